@@ -1,0 +1,26 @@
+"""The small interface every speech engine implements: a new engine is one module."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..audio import Audio
+from ..profiles import VoiceProfile
+
+
+class Engine(Protocol):
+    name: str
+
+    def synthesize(self, text: str, profile: VoiceProfile) -> Audio:
+        """Speak ``text`` with ``profile`` and return the complete clip (mono float32).
+
+        Raises :class:`generator.errors.EngineError` on failure, hang or an
+        incomplete clip. Leading/trailing silence may be present; the caller trims.
+        """
+        ...
+
+    def voices(self) -> list[tuple[str, str]]:
+        """(id, description) of the engine voices available offline."""
+        ...
+
+    def close(self) -> None:
+        ...
