@@ -1,0 +1,208 @@
+"""The `meditate` command line: parses options, calls the library, reports errors in one place."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .durations import format_clock, format_duration, parse_duration
+from .errors import MeditateError
+
+
+class _Group(click.Group):
+    """Turns every domain error into one ``Error: PATH:LINE: …`` line and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MeditateError as e:
+            raise click.ClickException(str(e))
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; no output was written", err=True)
+            sys.exit(130)
+        finally:
+            from .engines import close_all
+
+            close_all()
+
+
+def _vars(values) -> dict:
+    out = {}
+    for v in values:
+        if "=" not in v or not v.split("=", 1)[0].strip():
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE (e.g. --var name=Sam)", param_hint="--var")
+        k, val = v.split("=", 1)
+        out[k.strip()] = val
+    return out
+
+
+def _duration(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        d = parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e))
+    if d <= 0:
+        raise click.BadParameter("must be longer than 0")
+    return d
+
+
+def _progress(quiet: bool):
+    from .progress import Progress
+
+    return Progress(enabled=False if quiet else None)
+
+
+var_option = click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
+                          help="Set a template variable (repeatable).")
+length_option = click.option("--length", callback=_duration, metavar="DUR",
+                             help="Target length, e.g. 10m or 12m30s: flexible pauses and cycles are fitted to it.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meditate")
+def cli():
+    """Turn practice scripts into paced, finished guided-meditation audio, offline."""
+
+
+@cli.command()
+@click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (.mp3 or .wav). Default: audio_out/<slug>.mp3")
+@var_option
+@length_option
+@click.option("--voice", help="Voice profile to use instead of the script's.")
+@click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
+@click.option("--loudness", type=click.FloatRange(-40, -5), default=-16.0, show_default=True,
+              help="Integrated loudness target in LUFS.")
+@click.option("--bitrate", type=click.IntRange(32, 320), help="MP3 bitrate in kbit/s (default 64 mono, 128 stereo).")
+@click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def render(script, out, variables, length, voice, ambience, loudness, bitrate, no_cache, quiet):
+    """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
+    from .render import RenderOptions, render as do_render
+    from .script import check_ambience
+
+    if ambience is not None:
+        check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
+    opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
+                         loudness=loudness, bitrate=bitrate, use_cache=not no_cache)
+    res = do_render(script, out, opts, _progress(quiet))
+    if not quiet:
+        click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
+                   f"{res.true_peak:.1f} dBTP  (transcript: {res.vtt})")
+
+
+@cli.command()
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@var_option
+def check(scripts, variables):
+    """Validate SCRIPTs: silent on success, one Error: line per bad script otherwise."""
+    from .render import RenderOptions, _profile_loader, load
+    from .script import read_source
+    from .timeline import voice_for_items
+
+    given = _vars(variables)
+    failed = 0
+    for path in scripts:
+        try:
+            src = read_source(path)
+            # required variables without a value get a placeholder: check the template, not the data
+            declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
+            values = {k: f"<{k}>" for k, v in declared.items() if v is None}
+            values.update({k: v for k, v in given.items() if k in declared})
+            script = load(path, RenderOptions(variables=values))
+            voice_for_items(script, _profile_loader(script))
+            if script.settings.ambience not in ("none",) and script.settings.ambience.lower().endswith(
+                    (".wav", ".mp3", ".ogg", ".flac")):
+                bed = (script.path.parent / script.settings.ambience)
+                if not bed.is_file():
+                    raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
+                                        str(script.path), script.lines.get("ambience"))
+        except MeditateError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed += 1
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
+@var_option
+@length_option
+@click.option("--voice", help="Voice profile to use instead of the script's.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def plan(script, variables, length, voice, quiet):
+    """Show SCRIPT's fitted timeline as a table (speech is synthesized, no audio is written)."""
+    from .render import RenderOptions, prepare
+
+    p = prepare(script, RenderOptions(variables=_vars(variables), length=length, voice=voice), _progress(quiet))
+    tl = p.timeline
+    chapters = {c.start: c for c in tl.chapters}
+    click.echo(f"{p.script.title}  ({p.script.path})")
+    click.echo(f"{'start':>12}  {'length':>8}  {'line':>4}  what")
+    shown = set()
+    for e in tl.entries:
+        for c in tl.chapters:
+            if c.start <= e.start and c.title not in shown:
+                shown.add(c.title)
+                click.echo(f"{format_clock(c.start / 44100):>12}  {'':>8}  {c.line:>4}  # {c.title}")
+        what = {
+            "speech": lambda: f"say: {e.label[:60]}{'…' if len(e.label) > 60 else ''}",
+            "pause": lambda: "pause" + (" (paragraph)" if e.label == "paragraph" else "") + (" ~" if e.flexible else ""),
+            "breathe": lambda: f"breathe {e.label}: {e.cycles} cycles" + (" ~" if e.flexible else ""),
+            "bell": lambda: e.label,
+        }[e.kind]()
+        click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
+    lo, hi = tl.reachable
+    click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
+               f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
+               + (f" to {format_duration(tl.target)}" if tl.target else " to the middle of its range"))
+
+
+@cli.command()
+def voices():
+    """List voice profiles and the engine voices behind them."""
+    from .engines import get_engine
+    from .profiles import available_profiles, read_profile
+
+    for name, path in available_profiles().items():
+        try:
+            p = read_profile(path)
+            click.echo(f"{name:<12} {p.engine:<7} {p.voice:<14} {p.rate} wpm  pitch {p.pitch}  "
+                       f"paragraph {p.paragraph_pause:g}s  pause {p.default_pause:g}s   ({path})")
+        except MeditateError as e:
+            click.echo(f"{name:<12} Error: {e}")
+    try:
+        ids = get_engine("espeak").voices()
+        english = [v for v, _ in ids if v.startswith("en") or "/en" in v]
+        click.echo(f"\nespeak voices: {len(ids)} installed; English: {', '.join(english[:12])}"
+                   f"{' …' if len(english) > 12 else ''}")
+        click.echo("  variants: append +f1..+f5 (female) or +m1..+m7 (male), e.g. en-us+f3")
+    except MeditateError as e:
+        click.echo(f"\nespeak: unavailable ({e})")
+
+
+@cli.group()
+def cache():
+    """The speech cache ($XDG_CACHE_HOME/meditate)."""
+
+
+@cache.command("clear")
+def cache_clear():
+    """Remove every cached speech clip."""
+    from .speech import cache_dir, clear_cache
+
+    n = clear_cache()
+    click.echo(f"removed {n} clips from {cache_dir()}")
+
+
+def main():
+    cli(prog_name="meditate")
+
+
+if __name__ == "__main__":
+    main()

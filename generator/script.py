@@ -1,0 +1,507 @@
+"""Parsing a practice script (front matter + templated body + cues) into a model.
+
+Every item keeps the source line it came from, so later stages (timeline,
+length fitting, transcript) can name it in errors and in ``meditate plan``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from .durations import parse_duration
+from .errors import ScriptError, TemplateError
+from .template import referenced_variables, render_body
+
+FRONT_MATTER_KEYS = {
+    "title", "description", "author", "length", "voice", "ambience", "ambience_level",
+    "breath_cues", "bell", "language", "variables",
+}
+BREATH_CUES = ("glide", "chime", "spoken", "none")
+BELLS = ("bowl", "chime", "none")
+AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
+AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")
+PATTERNS = {
+    "box": (4.0, 4.0, 4.0, 4.0),
+    "478": (4.0, 7.0, 8.0),
+    "coherent": (5.5, 5.5),
+    "soothing": (4.0, 0.0, 6.0),
+}
+MAX_CYCLES = 2000
+MAX_BELLS = 12
+MAX_PHASE = 120.0
+MAX_FILE_BYTES = 2_000_000
+
+
+# ---------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class Speech:
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    low: float          # seconds
+    high: float         # equal to low for a fixed pause
+    line: int
+    paragraph: bool = False  # a paragraph break, not a written cue
+
+    @property
+    def flexible(self) -> bool:
+        return self.high > self.low
+
+
+@dataclass(frozen=True)
+class Breathe:
+    pattern: tuple[float, ...]   # (in, out) | (in, hold, out) | (in, hold, out, hold)
+    low: int                     # cycles
+    high: int
+    line: int
+    label: str = ""
+
+    @property
+    def flexible(self) -> bool:
+        return self.high > self.low
+
+    @property
+    def cycle_seconds(self) -> float:
+        return float(sum(self.pattern))
+
+    def phases(self) -> list[tuple[str, float]]:
+        """(name, seconds) of one cycle, zero-length holds dropped."""
+        names = {2: ("in", "out"), 3: ("in", "hold", "out"), 4: ("in", "hold", "out", "hold")}[len(self.pattern)]
+        return [(n, s) for n, s in zip(names, self.pattern) if s > 0]
+
+
+@dataclass(frozen=True)
+class Bell:
+    count: int
+    line: int
+
+
+@dataclass(frozen=True)
+class VoiceChange:
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Heading:
+    title: str
+    level: int
+    line: int
+
+
+Item = Union[Speech, Pause, Breathe, Bell, VoiceChange, Heading]
+
+
+@dataclass
+class Settings:
+    title: str
+    description: str | None = None
+    author: str | None = None
+    length: float | None = None
+    voice: str = "gentle"
+    ambience: str = "none"
+    ambience_level: float = -28.0
+    breath_cues: str = "glide"
+    bell: str = "bowl"
+    language: str | None = None
+    variables: dict = field(default_factory=dict)
+
+
+@dataclass
+class Script:
+    path: Path
+    slug: str
+    settings: Settings
+    items: list[Item]
+    lines: dict = field(default_factory=dict)   # front-matter key -> line
+
+    @property
+    def title(self) -> str:
+        return self.settings.title
+
+
+# ---------------------------------------------------------------- reading
+@dataclass
+class Source:
+    """The raw file split into front matter and body, before templating."""
+    path: Path
+    meta: dict
+    meta_lines: dict
+    body: str
+    body_line: int     # source line number of the body's first line
+
+
+def read_source(path: Path | str) -> Source:
+    path = Path(path)
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScriptError("no such file; check the path", shown)
+    except IsADirectoryError:
+        raise ScriptError("is a folder, not a script file", shown)
+    except OSError as e:
+        raise ScriptError(f"cannot read: {e.strerror}", shown)
+    if not raw.strip():
+        raise ScriptError("the file is empty; a script needs front matter with a title and a body", shown)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScriptError(f"the file is {len(raw)} bytes, over the {MAX_FILE_BYTES} byte limit for a script", shown)
+    if b"\x00" in raw[:8192]:
+        raise ScriptError("this looks like a binary file, not a UTF-8 text script", shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ScriptError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", shown, line)
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        raise ScriptError("the script must start with '---' and YAML front matter (title: …), closed by '---'", shown, 1)
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        raise ScriptError("the front matter is not closed: add a line '---' after it", shown, 1)
+    meta, meta_lines = _load_yaml("\n".join(lines[1:end]), shown, first_line=2)
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise ScriptError("the front matter must be YAML 'key: value' lines", shown, 2)
+    return Source(path, meta, meta_lines, "\n".join(lines[end + 1:]), end + 2)
+
+
+def _load_yaml(text: str, shown: str, first_line: int):
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = first_line + mark.line if mark is not None else first_line
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScriptError(f"front matter is not valid YAML: {problem}", shown, line)
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, _v in node.value:
+            lines[str(k.value)] = first_line + k.start_mark.line
+    return data, lines
+
+
+def parse_settings(src: Source) -> Settings:
+    shown = str(src.path)
+    meta = src.meta
+
+    def fail(key, msg):
+        raise ScriptError(msg, shown, src.meta_lines.get(key))
+
+    for key in meta:
+        if key not in FRONT_MATTER_KEYS:
+            fail(str(key), f"unknown front matter key {key!r}; allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
+    title = meta.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ScriptError("front matter needs a 'title:'", shown, src.meta_lines.get("title", 2))
+    s = Settings(title=title.strip())
+    for key in ("description", "author", "language"):
+        if meta.get(key) is not None:
+            if not isinstance(meta[key], (str, int, float)):
+                fail(key, f"{key!r} must be text")
+            setattr(s, key, str(meta[key]).strip())
+    if meta.get("length") is not None:
+        try:
+            s.length = parse_duration(str(meta["length"]))
+        except ValueError as e:
+            fail("length", f"length: {e}")
+        if s.length <= 0:
+            fail("length", "length must be more than 0")
+    if meta.get("voice") is not None:
+        s.voice = str(meta["voice"])
+    for key, allowed in (("breath_cues", BREATH_CUES), ("bell", BELLS)):
+        if meta.get(key) is not None:
+            v = str(meta[key]) if meta[key] is not False else "none"
+            if v not in allowed:
+                fail(key, f"{key}: {v!r} is not one of {', '.join(allowed)}")
+            setattr(s, key, v)
+    if meta.get("ambience") is not None:
+        v = str(meta["ambience"]) if meta["ambience"] is not False else "none"
+        check_ambience(v, lambda m: fail("ambience", m))
+        s.ambience = v
+    if meta.get("ambience_level") is not None:
+        v = meta["ambience_level"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -80 <= v <= 0:
+            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -28)")
+        s.ambience_level = float(v)
+    variables = meta.get("variables")
+    if variables is not None:
+        if not isinstance(variables, dict):
+            fail("variables", "variables: must be a mapping of name: default (null for required)")
+        for k, v in variables.items():
+            if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+                fail("variables", f"variable name {k!r} must be letters, digits and _ (not starting with a digit)")
+            if isinstance(v, (dict, list)):
+                fail("variables", f"variable {k!r}: a default must be text or a number, or null")
+        s.variables = dict(variables)
+    return s
+
+
+def check_ambience(value: str, fail) -> None:
+    if value in AMBIENCES:
+        return
+    if value.lower().endswith(AMBIENCE_FILE_EXTS):
+        return
+    fail(f"ambience: {value!r} is not one of {', '.join(AMBIENCES)} nor an audio file (.wav .mp3 .ogg .flac)")
+
+
+def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool = True) -> dict:
+    """Defaults overlaid by ``given``; every missing required variable named at once."""
+    shown = str(src.path)
+    declared = settings.variables
+    if strict:
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise TemplateError(
+                f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                f"this script declares: {', '.join(sorted(declared)) or 'none'}",
+                shown, src.meta_lines.get("variables"))
+    values = {k: v for k, v in declared.items()}
+    values.update({k: v for k, v in given.items() if k in declared or not strict})
+    used = referenced_variables(src.body, shown, src.body_line)
+    undeclared = sorted(used - set(values))
+    missing = sorted(k for k, v in values.items() if v is None)
+    problems = []
+    if missing:
+        problems.append(
+            f"missing required variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+            f"pass --var {missing[0]}=VALUE" + (" (and the others)" if len(missing) > 1 else ""))
+    if undeclared:
+        problems.append(
+            f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}; "
+            f"declare {'them' if len(undeclared) > 1 else 'it'} under 'variables:' in the front matter")
+    if problems:
+        line = src.meta_lines.get("variables") if missing else _first_use(src, undeclared)
+        raise TemplateError("; ".join(problems), shown, line)
+    return values
+
+
+def _first_use(src: Source, names: list[str]) -> int | None:
+    for i, line in enumerate(src.body.split("\n")):
+        if any(re.search(r"\b" + re.escape(n) + r"\b", line) for n in names) and ("{{" in line or "{%" in line):
+            return src.body_line + i
+    return None
+
+
+# ---------------------------------------------------------------- the body
+_CUE_RE = re.compile(r"\[([^\[\]\n]*)\]")
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def parse_body(lines: list[tuple[int, str]], shown: str, default_pause: float | None = None) -> list[Item]:
+    """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later."""
+    items: list[Item] = []
+    paragraph: list[tuple[int, str]] = []
+
+    def flush():
+        if paragraph:
+            items.extend(_parse_paragraph(paragraph, shown))
+            paragraph.clear()
+        items.append(_PARAGRAPH_BREAK)
+
+    for line, text in lines:
+        stripped = text.strip()
+        if not stripped:
+            flush()
+            continue
+        m = _HEADING_RE.match(stripped)
+        if m:
+            flush()
+            title = m.group(2).strip()
+            if not title:
+                raise ScriptError("a heading needs a title after the #", shown, line)
+            items.append(Heading(title, len(m.group(1)), line))
+            continue
+        paragraph.append((line, stripped))
+    flush()
+    return _collapse_breaks(items)
+
+
+class _Break:
+    """Marker between paragraphs; becomes a paragraph pause between two spoken phrases."""
+
+
+_PARAGRAPH_BREAK = _Break()
+
+
+def _collapse_breaks(items: list) -> list[Item]:
+    """A paragraph break is a pause only where speech follows speech across it."""
+    out: list[Item] = []
+    pending_break_line = None
+    for it in items:
+        if it is _PARAGRAPH_BREAK:
+            pending_break_line = True if out else None
+            continue
+        if pending_break_line and isinstance(it, Speech) and out and isinstance(_last_timed(out), Speech):
+            out.append(Pause(-1.0, -1.0, it.line, paragraph=True))  # sized from the voice profile later
+        pending_break_line = None
+        out.append(it)
+    return out
+
+
+def _last_timed(items: list[Item]):
+    for it in reversed(items):
+        if not isinstance(it, (Heading, VoiceChange)):
+            return it
+    return None
+
+
+def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]:
+    items: list[Item] = []
+    words: list[str] = []
+    text_line = None
+
+    def end_phrase():
+        nonlocal words, text_line
+        text = " ".join(" ".join(words).split())
+        if text and re.search(r"\w", text):
+            items.append(Speech(text, text_line))
+        words, text_line = [], None
+
+    for line, text in paragraph:
+        pos = 0
+        for m in _CUE_RE.finditer(text):
+            before = text[pos:m.start()]
+            _check_stray_brackets(before, shown, line)
+            if before.strip():
+                text_line = text_line or line
+                words.append(before.strip())
+            end_phrase()
+            items.append(parse_cue(m.group(1), shown, line))
+            pos = m.end()
+        rest = text[pos:]
+        _check_stray_brackets(rest, shown, line)
+        if rest.strip():
+            text_line = text_line or line
+            words.append(rest.strip())
+    end_phrase()
+    return items
+
+
+def _check_stray_brackets(text: str, shown: str, line: int) -> None:
+    if "[" in text or "]" in text:
+        raise ScriptError("unbalanced '[' or ']': a cue is written [word args], e.g. [pause 5s]", shown, line)
+
+
+def parse_cue(body: str, shown: str, line: int) -> Item:
+    parts = body.split()
+    if not parts:
+        raise ScriptError("empty cue []; cues are [pause …], [breathe …], [bell], [voice …]", shown, line)
+    word, args = parts[0].lower(), parts[1:]
+    try:
+        if word == "pause":
+            return _pause(args, line)
+        if word == "breathe":
+            return _breathe(args, line)
+        if word == "bell":
+            if not args:
+                return Bell(1, line)
+            if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_BELLS:
+                return Bell(int(args[0]), line)
+            raise ValueError(f"[bell {' '.join(args)}]: write [bell] or [bell N] with N from 1 to {MAX_BELLS}")
+        if word == "voice":
+            if len(args) != 1 or not re.fullmatch(r"[A-Za-z0-9_.-]+", args[0]):
+                raise ValueError("[voice NAME] takes one profile name from voices/, e.g. [voice slow]")
+            return VoiceChange(args[0], line)
+    except ValueError as e:
+        raise ScriptError(str(e), shown, line)
+    raise ScriptError(f"unknown cue [{body}]; cues are [pause …], [breathe …], [bell …] and [voice …]", shown, line)
+
+
+def _duration(text: str, what: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}")
+
+
+def _pause(args: list[str], line: int) -> Pause:
+    if not args:
+        return Pause(-1.0, -1.0, line)   # the profile's default_pause, sized later
+    if len(args) != 1:
+        raise ValueError(f"[pause {' '.join(args)}]: write [pause], [pause 5s] or [pause 30s-3m]")
+    spec = args[0]
+    if "-" in spec:
+        lo_s, _, hi_s = spec.partition("-")
+        lo, hi = _duration(lo_s, "[pause]"), _duration(hi_s, "[pause]")
+        if not lo < hi:
+            raise ValueError(f"[pause {spec}]: the range must go from shorter to longer, e.g. [pause 30s-3m]")
+        return Pause(lo, hi, line)
+    d = _duration(spec, "[pause]")
+    if d <= 0:
+        raise ValueError(f"[pause {spec}]: a pause must be longer than 0")
+    return Pause(d, d, line)
+
+
+def _breathe(args: list[str], line: int) -> Breathe:
+    usage = ("write e.g. [breathe 4-7-8 x4], [breathe box x6], [breathe 5-5 for 2m], "
+             "[breathe coherent 2m] or [breathe 4-6 x5-20]")
+    if not args:
+        raise ValueError(f"[breathe]: missing pattern; {usage}")
+    name = args[0].lower()
+    if name in PATTERNS:
+        pattern = PATTERNS[name]
+    else:
+        bits = name.split("-")
+        if not 2 <= len(bits) <= 4:
+            raise ValueError(f"[breathe {' '.join(args)}]: unknown pattern {args[0]!r} "
+                             f"(named: {', '.join(PATTERNS)}); {usage}")
+        try:
+            pattern = tuple(parse_duration(b) for b in bits)
+        except ValueError:
+            raise ValueError(f"[breathe {' '.join(args)}]: malformed pattern {args[0]!r}; {usage}")
+    if pattern[0] <= 0 or pattern[-1 if len(pattern) < 4 else 2] <= 0:
+        raise ValueError(f"[breathe {' '.join(args)}]: the in- and out-breath must be longer than 0")
+    if any(p > MAX_PHASE for p in pattern):
+        raise ValueError(f"[breathe {' '.join(args)}]: a breath phase longer than {int(MAX_PHASE)} s is not a breath")
+    count = args[1:]
+    cycle = sum(pattern)
+    label = " ".join(args)
+    if len(count) == 1 and re.fullmatch(r"x\d+", count[0].lower()):
+        n = int(count[0][1:])
+        lo = hi = n
+    elif len(count) == 1 and re.fullmatch(r"x\d+-\d+", count[0].lower()):
+        lo, hi = (int(v) for v in count[0][1:].split("-"))
+        if not lo < hi:
+            raise ValueError(f"[breathe {label}]: the cycle range must go from fewer to more, e.g. x5-20")
+    elif (len(count) == 2 and count[0].lower() == "for") or (len(count) == 1 and not count[0].lower().startswith("x")):
+        total = _duration(count[-1], f"[breathe {label}]")
+        lo = hi = int(total // cycle + 1e-9)
+        if lo < 1:
+            raise ValueError(f"[breathe {label}]: {count[-1]} is shorter than one {cycle:g} s cycle")
+    else:
+        raise ValueError(f"[breathe {label}]: missing or malformed count; {usage}")
+    if lo < 1 and hi < 1 or lo < 0:
+        raise ValueError(f"[breathe {label}]: at least one cycle is needed")
+    if hi > MAX_CYCLES:
+        raise ValueError(f"[breathe {label}]: more than {MAX_CYCLES} cycles")
+    return Breathe(tuple(float(p) for p in pattern), lo, hi, line, label)
+
+
+# ---------------------------------------------------------------- entry points
+def load_script(path: Path | str, variables: dict | None = None, strict_variables: bool = True,
+                overrides: dict | None = None) -> Script:
+    """Read, validate and template a script; ``overrides`` replace front-matter settings."""
+    src = read_source(path)
+    settings = parse_settings(src)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            setattr(settings, k, v)
+    values = resolve_variables(src, settings, dict(variables or {}), strict=strict_variables)
+    rendered = render_body(src.body, values, str(src.path), src.body_line)
+    items = parse_body(rendered, str(src.path))
+    if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):
+        raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
+                          str(src.path), src.body_line)
+    slug = Path(path).stem
+    return Script(Path(path), slug, settings, items, dict(src.meta_lines))

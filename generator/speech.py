@@ -1,0 +1,129 @@
+"""Spoken clips: synthesized once, trimmed, resampled to 44.1 kHz and kept on disk.
+
+Clips live as ``.npy`` files so the mixer can memory-map them one at a time: the
+practice's speech never has to sit in memory at once. With a cache folder the
+files persist (keyed by text, engine, voice and settings), so re-rendering after
+editing one line, or for another name, only synthesizes what changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, Audio, fade_edges
+from .profiles import VoiceProfile
+
+CACHE_VERSION = "1"
+SPEECH_RMS_DBFS = -20.0     # every clip is levelled to this, times the profile's volume
+TRIM_DB = -45.0             # below this (relative to the clip's peak) counts as silence
+EDGE_PAD = 0.04             # seconds of room kept before and after the voice
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "meditate"
+
+
+def clear_cache() -> int:
+    """Remove the speech cache; return how many clips were removed."""
+    d = cache_dir() / "speech"
+    n = sum(1 for _ in d.rglob("*.npy")) if d.exists() else 0
+    shutil.rmtree(d, ignore_errors=True)
+    return n
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    frames: int
+    text: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / SAMPLE_RATE
+
+    def load(self) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")
+
+
+def clip_key(text: str, profile: VoiceProfile) -> str:
+    h = hashlib.sha256(repr((CACHE_VERSION, text, profile.key())).encode("utf-8")).hexdigest()
+    return h[:40]
+
+
+def finish_clip(audio: Audio, volume: float = 1.0) -> np.ndarray:
+    """Trim engine silence, resample to 44.1 kHz, level, ramp the edges."""
+    x = audio.mono().samples
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 0:
+        thr = peak * 10 ** (TRIM_DB / 20)
+        loud = np.flatnonzero(np.abs(x) > thr)
+        pad = int(EDGE_PAD * audio.sample_rate)
+        a, b = max(0, loud[0] - pad), min(x.size, loud[-1] + 1 + pad)
+        x = x[a:b]
+    y = Audio(x, audio.sample_rate).resampled(SAMPLE_RATE).samples
+    if y.size:
+        level = np.sqrt(np.mean(y.astype(np.float64) ** 2))
+        if level > 0:
+            y = y * (10 ** (SPEECH_RMS_DBFS / 20) * volume / level)
+        y = np.clip(y, -0.98, 0.98)
+    return fade_edges(y.astype(np.float32), SAMPLE_RATE, ms=8.0)
+
+
+class SpeechStore:
+    """Gets clips, from the disk cache when it can, else from the engine."""
+
+    def __init__(self, use_cache: bool = True, engine_override: str | None = None):
+        self.use_cache = use_cache
+        self.engine_override = engine_override or os.environ.get("MEDITATE_ENGINE") or None
+        if use_cache:
+            self.root = cache_dir() / "speech"
+            self._tmp = None
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="meditate-speech-")
+            self.root = Path(self._tmp.name)
+        self.synthesized = 0
+        self.reused = 0
+
+    def engine_for(self, profile: VoiceProfile):
+        from .engines import get_engine
+
+        return get_engine(self.engine_override or profile.engine)
+
+    def effective(self, profile: VoiceProfile) -> VoiceProfile:
+        if self.engine_override and self.engine_override != profile.engine:
+            from dataclasses import replace
+
+            return replace(profile, engine=self.engine_override)
+        return profile
+
+    def clip(self, text: str, profile: VoiceProfile) -> Clip:
+        profile = self.effective(profile)
+        key = clip_key(text, profile)
+        path = self.root / key[:2] / f"{key}.npy"
+        if path.exists():
+            try:
+                arr = np.load(path, mmap_mode="r")
+                self.reused += 1
+                return Clip(path, int(arr.shape[0]), text)
+            except (ValueError, OSError):
+                path.unlink(missing_ok=True)   # a damaged cache entry is made again
+        audio = self.engine_for(profile).synthesize(text, profile)
+        samples = finish_clip(audio, profile.volume)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, samples)
+        os.replace(tmp, path)
+        self.synthesized += 1
+        return Clip(path, int(samples.shape[0]), text)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()

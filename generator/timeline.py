@@ -1,0 +1,225 @@
+"""From a parsed script to a timeline with sample-exact start times.
+
+Durations are added up in seconds and every start is rounded once,
+``round(seconds * 44100)``, so no rounding error accumulates over an hour.
+Length fitting sizes the flexible pauses and cycle counts here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .audio import SAMPLE_RATE, seconds_to_samples
+from .durations import format_duration
+from .errors import LengthError, ScriptError
+from .profiles import VoiceProfile
+from .script import Bell, Breathe, Heading, Pause, Script, Speech, VoiceChange
+
+TOLERANCE = 0.5  # seconds: how close a fitted length must land
+
+
+@dataclass
+class Entry:
+    kind: str            # speech | pause | breathe | bell
+    start: int           # sample position
+    length: int          # samples
+    line: int
+    label: str
+    clip: object = None          # speech: speech.Clip
+    voice: VoiceProfile | None = None
+    cycles: int = 0              # breathe
+    phases: list = field(default_factory=list)   # breathe: [(name, start_sample, n_samples)] absolute
+    strikes: list = field(default_factory=list)  # bell: absolute start samples of each strike
+    flexible: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass
+class Chapter:
+    title: str
+    start: int
+    end: int
+    line: int
+
+
+@dataclass
+class Timeline:
+    entries: list[Entry]
+    chapters: list[Chapter]
+    frames: int
+    reachable: tuple[float, float]
+    target: float | None
+
+    @property
+    def duration(self) -> float:
+        return self.frames / SAMPLE_RATE
+
+
+@dataclass
+class _Slot:
+    """One item with its duration decided (or to be decided by fitting)."""
+    item: object
+    seconds: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    cycles: int = 0
+    voice: VoiceProfile | None = None
+    clip: object = None
+
+
+def reachable_range(slots: list[_Slot]) -> tuple[float, float]:
+    return sum(s.low for s in slots), sum(s.high for s in slots)
+
+
+def fit(slots: list[_Slot], target: float | None, path: str) -> None:
+    """Choose every flexible slot's size: the middle without a target, else land on it."""
+    flex_pause = [s for s in slots if isinstance(s.item, Pause) and s.high > s.low]
+    flex_breath = [s for s in slots if isinstance(s.item, Breathe) and s.item.flexible]
+    if target is None:
+        for s in flex_pause:
+            s.seconds = (s.low + s.high) / 2
+        for s in flex_breath:
+            s.cycles = (s.item.low + s.item.high + 1) // 2
+            s.seconds = s.cycles * s.item.cycle_seconds
+        return
+    lo, hi = reachable_range(slots)
+    if not lo - 1e-6 <= target <= hi + 1e-6:
+        raise LengthError(f"length {format_duration(target)} is out of reach: this script can last "
+                          f"{format_duration(lo)} to {format_duration(hi)}", path)
+    frac = 0.0 if hi == lo else (target - lo) / (hi - lo)
+    for s in flex_breath:
+        s.cycles = int(round(s.item.low + frac * (s.item.high - s.item.low)))
+    fixed = sum(s.low for s in slots if s not in flex_pause and s not in flex_breath)
+
+    def pause_room() -> float:
+        return target - fixed - sum(s.cycles * s.item.cycle_seconds for s in flex_breath)
+
+    p_lo = sum(s.low for s in flex_pause)
+    p_hi = sum(s.high for s in flex_pause)
+    # whole cycles may overshoot what the pauses can absorb: move one cycle at a time
+    for _ in range(10 * MAX_STEPS):
+        room = pause_room()
+        if room < p_lo - 1e-9:
+            cand = [s for s in flex_breath if s.cycles > s.item.low]
+            if not cand:
+                break
+            max(cand, key=lambda s: s.cycles - s.item.low).cycles -= 1
+        elif room > p_hi + 1e-9:
+            cand = [s for s in flex_breath if s.cycles < s.item.high]
+            if not cand:
+                break
+            min(cand, key=lambda s: s.cycles - s.item.low).cycles += 1
+        else:
+            break
+    room = pause_room()
+    pfrac = 0.0 if p_hi == p_lo else min(1.0, max(0.0, (room - p_lo) / (p_hi - p_lo)))
+    for s in flex_pause:
+        s.seconds = s.low + pfrac * (s.high - s.low)
+    for s in flex_breath:
+        s.seconds = s.cycles * s.item.cycle_seconds
+    total = sum(s.seconds if (s in flex_pause or s in flex_breath) else s.low for s in slots)
+    if abs(total - target) > TOLERANCE:
+        raise LengthError(f"length {format_duration(target)} cannot be met within {TOLERANCE} s with whole "
+                          f"breath cycles (nearest: {total:.1f} s); add a flexible [pause] or pick another length",
+                          path)
+
+
+MAX_STEPS = 10000
+
+
+def voice_for_items(script: Script, load_profile) -> list[tuple[object, VoiceProfile]]:
+    """Pair every item with the profile in force at it (``[voice …]`` switches)."""
+    current = load_profile(script.settings.voice, None)
+    out = []
+    for it in script.items:
+        if isinstance(it, VoiceChange):
+            current = load_profile(it.name, it.line)
+        out.append((it, current))
+    return out
+
+
+def build(script: Script, voiced: list, clips: dict, bell_seconds: float, bell_spacing: float,
+          target: float | None = None, tail: float = 0.0) -> Timeline:
+    """Lay the items end to end. ``clips`` maps item index -> Clip for speech items."""
+    path = str(script.path)
+    slots: list[_Slot] = []
+    headings: list[tuple[int, Heading]] = []
+    for idx, (it, prof) in enumerate(voiced):
+        if isinstance(it, Heading):
+            headings.append((len(slots), it))
+            continue
+        if isinstance(it, VoiceChange):
+            continue
+        s = _Slot(it, voice=prof)
+        if isinstance(it, Speech):
+            s.clip = clips[idx]
+            s.low = s.high = s.seconds = s.clip.duration
+        elif isinstance(it, Pause):
+            if it.low < 0:
+                d = prof.paragraph_pause if it.paragraph else prof.default_pause
+                s.low = s.high = s.seconds = d
+            else:
+                s.low, s.high, s.seconds = it.low, it.high, it.low
+        elif isinstance(it, Breathe):
+            s.low, s.high = it.low * it.cycle_seconds, it.high * it.cycle_seconds
+            s.cycles, s.seconds = it.low, s.low
+        elif isinstance(it, Bell):
+            d = 0.0 if bell_seconds <= 0 else (it.count - 1) * bell_spacing + bell_seconds
+            s.low = s.high = s.seconds = d
+        slots.append(s)
+    if tail:
+        slots.append(_Slot(Pause(tail, tail, 0), tail, tail, tail))
+    fit(slots, target, path)
+    reach = reachable_range(slots)
+
+    entries: list[Entry] = []
+    t = 0.0
+    slot_start: list[int] = []
+    for s in slots:
+        start = seconds_to_samples(t)
+        slot_start.append(start)
+        t_end = t + s.seconds
+        end = seconds_to_samples(t_end)
+        it = s.item
+        e = None
+        if isinstance(it, Speech):
+            e = Entry("speech", start, s.clip.frames, it.line, it.text, clip=s.clip, voice=s.voice)
+            # the clip's own sample count is the truth; the clock follows it exactly
+            t_end = t + s.clip.frames / SAMPLE_RATE
+        elif isinstance(it, Pause):
+            if it.line:
+                e = Entry("pause", start, end - start, it.line,
+                          "paragraph" if it.paragraph else f"{s.seconds:.2f}s", flexible=it.flexible)
+        elif isinstance(it, Breathe):
+            phases = []
+            tc = t
+            for _ in range(s.cycles):
+                for name, sec in it.phases():
+                    a = seconds_to_samples(tc)
+                    tc += sec
+                    phases.append((name, a, seconds_to_samples(tc) - a))
+            e = Entry("breathe", start, end - start, it.line, it.label, cycles=s.cycles, phases=phases,
+                      voice=s.voice, flexible=it.flexible)
+        elif isinstance(it, Bell):
+            if s.seconds > 0:
+                strikes = [seconds_to_samples(t + k * bell_spacing) for k in range(it.count)]
+                e = Entry("bell", start, end - start, it.line, f"bell x{it.count}", strikes=strikes)
+        if e is not None:
+            entries.append(e)
+        t = t_end
+    frames = seconds_to_samples(t)
+    slot_start.append(frames)
+    chapters = []
+    for k, (slot_index, h) in enumerate(headings):
+        start = slot_start[slot_index]
+        chapters.append(Chapter(h.title, start, frames, h.line))
+    # a chapter ends where the next begins; drop empty ones at the very end
+    for a, b in zip(chapters, chapters[1:]):
+        a.end = b.start
+    chapters = [c for c in chapters if c.end > c.start]
+    if frames <= 0:
+        raise ScriptError("the script lasts 0 seconds: add prose or cues", path)
+    return Timeline(entries, chapters, frames, reach, target)

@@ -1,0 +1,56 @@
+"""The timed WebVTT transcript written beside every render."""
+from __future__ import annotations
+
+import re
+
+from .audio import SAMPLE_RATE
+from .durations import format_clock
+from .timeline import Timeline
+
+MAX_CUE_CHARS = 90
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?…])\s+", text.strip())
+    return [p for p in parts if p]
+
+
+def vtt_cues(timeline: Timeline) -> list[tuple[float, float, str, str | None]]:
+    """(start, end, text, chapter-or-None) per spoken phrase; long phrases are split by
+    sentence, with times shared out by character count (the voice's pace is even)."""
+    chapters = sorted(timeline.chapters, key=lambda c: c.start)
+    ci = 0
+    out = []
+    for e in timeline.entries:
+        if e.kind != "speech":
+            continue
+        note = None
+        while ci < len(chapters) and chapters[ci].start <= e.start:
+            note = chapters[ci].title
+            ci += 1
+        pieces = _sentences(e.label) if len(e.label) > MAX_CUE_CHARS else [e.label]
+        total = sum(len(p) for p in pieces) or 1
+        t = e.start / SAMPLE_RATE
+        dur = e.length / SAMPLE_RATE
+        for k, p in enumerate(pieces):
+            d = dur * len(p) / total
+            out.append((t, t + d, p, note if k == 0 else None))
+            t += d
+    return out
+
+
+def to_vtt(timeline: Timeline, title: str) -> str:
+    lines = ["WEBVTT", "", f"NOTE {_clean(title)}", ""]
+    chapters_done = set()
+    cues = vtt_cues(timeline)
+    for n, (a, b, text, note) in enumerate(cues, 1):
+        if note is not None:
+            lines += [f"NOTE Chapter: {_clean(note)}", ""]
+            chapters_done.add(note)
+        lines += [str(n), f"{format_clock(a)} --> {format_clock(b)}", _clean(text), ""]
+    return "\n".join(lines)
+
+
+def _clean(text: str) -> str:
+    # '-->' may not appear in a cue payload; blank lines would end the cue
+    return " ".join(text.replace("-->", "->").split())
