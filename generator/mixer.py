@@ -54,11 +54,11 @@ class Mixer:
         self.channels = channels if bed is None else 2
         self.bed = bed
         self.bed_gain = 10 ** ((bed_gain_db + 20.0) / 20.0)   # beds are made at -20 dBFS RMS
+        self._tones: OrderedDict = OrderedDict()
         self.events = sorted(self._events(timeline, breath_cues, bell, cue_clips or {}), key=lambda e: e.start)
         self.speech_spans = sorted((e.start, e.end) for e in self.events if e.key == "speech")
         self._span_starts = np.array([s for s, _ in self.speech_spans], dtype=np.int64)
         self._span_ends = np.maximum.accumulate(np.array([e for _, e in self.speech_spans] or [0], dtype=np.int64))
-        self._tones: OrderedDict = OrderedDict()
 
     # ------------------------------------------------------------ events
     def _events(self, tl: Timeline, breath_cues: str, bell: str, cue_clips: dict) -> list[Event]:

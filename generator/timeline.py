@@ -92,7 +92,8 @@ def fit(slots: list[_Slot], target: float | None, path: str) -> None:
     frac = 0.0 if hi == lo else (target - lo) / (hi - lo)
     for s in flex_breath:
         s.cycles = int(round(s.item.low + frac * (s.item.high - s.item.low)))
-    fixed = sum(s.low for s in slots if s not in flex_pause and s not in flex_breath)
+    flex_ids = {id(s) for s in flex_pause + flex_breath}
+    fixed = sum(s.low for s in slots if id(s) not in flex_ids)
 
     def pause_room() -> float:
         return target - fixed - sum(s.cycles * s.item.cycle_seconds for s in flex_breath)
@@ -120,7 +121,7 @@ def fit(slots: list[_Slot], target: float | None, path: str) -> None:
         s.seconds = s.low + pfrac * (s.high - s.low)
     for s in flex_breath:
         s.seconds = s.cycles * s.item.cycle_seconds
-    total = sum(s.seconds if (s in flex_pause or s in flex_breath) else s.low for s in slots)
+    total = sum(s.seconds if id(s) in flex_ids else s.low for s in slots)
     if abs(total - target) > TOLERANCE:
         raise LengthError(f"length {format_duration(target)} cannot be met within {TOLERANCE} s with whole "
                           f"breath cycles (nearest: {total:.1f} s); add a flexible [pause] or pick another length",
