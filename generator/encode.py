@@ -1,0 +1,255 @@
+"""Streaming encoder with all-or-nothing output, and a decoder for tests/tools.
+
+:class:`Encoder` writes to a hidden temporary file next to the destination
+(``.NAME.part-XXXXXXXX``) and atomically renames it onto ``out_path`` only when
+:meth:`Encoder.close` succeeds. On any exception inside the ``with`` block, or
+on :meth:`Encoder.abort`, the temporary file is deleted: a partial output is
+never left behind, and an existing file at ``out_path`` is left untouched.
+
+Formats by extension:
+
+* ``.mp3``: ffmpeg/libmp3lame, CBR (64 kbit/s mono, 128 kbit/s stereo by
+  default), fed raw s16le through a stdin pipe. ffmpeg writes a Xing/LAME
+  header carrying encoder delay and padding, so a gapless-aware decoder
+  (ffmpeg, most players) returns the exact input length.
+* ``.wav``: 16-bit PCM written in Python with :mod:`wave` (no ffmpeg).
+
+Closing an MP3 encoder that received no samples raises :class:`AudioError`
+(ffmpeg would leave an unplayable header-only file); an empty WAV is valid.
+
+All float->int16 conversion goes through :func:`generator.audio.to_int16`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import wave
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, Audio, to_int16
+from .errors import AudioError
+from .ffmpeg import ffmpeg_exe
+
+SUPPORTED = (".mp3", ".wav")
+DEFAULT_MP3_KBPS = {1: 64, 2: 128}
+
+
+def _last_line(text: str, default: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else default
+
+
+class Encoder:
+    """``with Encoder("out.mp3", channels=2) as enc: enc.write(chunk)``."""
+
+    def __init__(self, out_path, rate: int = SAMPLE_RATE, channels: int = 1, bitrate_kbps: int | None = None):
+        self.out_path = os.fspath(out_path)
+        self.rate = int(rate)
+        self.channels = int(channels)
+        if self.channels not in (1, 2):
+            raise AudioError(f"only mono or stereo output is supported, not {channels} channels", path=self.out_path)
+        self.ext = os.path.splitext(self.out_path)[1].lower()
+        if self.ext not in SUPPORTED:
+            raise AudioError(
+                f"unsupported output format {self.ext or '(no extension)'!r}; use .mp3 or .wav", path=self.out_path
+            )
+        self.bitrate_kbps = int(bitrate_kbps) if bitrate_kbps else DEFAULT_MP3_KBPS[self.channels]
+        self.frames_written = 0
+        self._closed = False
+        self._proc = None
+        self._err = None
+        self._wav = None
+        folder = os.path.dirname(os.path.abspath(self.out_path))
+        if not os.path.isdir(folder):
+            raise AudioError("output folder does not exist", path=self.out_path)
+        fd, self.tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(self.out_path) + ".part-", dir=folder)
+        os.close(fd)
+        try:
+            if self.ext == ".wav":
+                self._wav = wave.open(self.tmp_path, "wb")
+                self._wav.setnchannels(self.channels)
+                self._wav.setsampwidth(2)
+                self._wav.setframerate(self.rate)
+            else:
+                self._start_ffmpeg()
+        except BaseException:
+            self._cleanup()
+            raise
+
+    # -- ffmpeg ------------------------------------------------------------------
+    def _start_ffmpeg(self) -> None:
+        self._err = tempfile.TemporaryFile()  # a file, not a PIPE: ffmpeg can never block on stderr
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-v", "error", "-y",
+            "-f", "s16le", "-ar", str(self.rate), "-ac", str(self.channels), "-i", "pipe:0",
+            "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+            "-c:a", "libmp3lame", "-b:a", f"{self.bitrate_kbps}k",
+            "-id3v2_version", "3", "-write_xing", "1",
+            "-f", "mp3", self.tmp_path,
+        ]
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
+        except OSError as e:
+            raise AudioError(f"could not start ffmpeg: {e}", path=self.out_path) from e
+
+    def _ffmpeg_error(self) -> str:
+        if self._err is None:
+            return "unknown error"
+        try:
+            self._err.seek(0)
+            text = self._err.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            text = ""
+        rc = self._proc.returncode if self._proc is not None else None
+        return _last_line(text, f"exit code {rc}")
+
+    # -- public ------------------------------------------------------------------
+    def write(self, chunk: np.ndarray) -> None:
+        if self._closed:
+            raise AudioError("write() after close()", path=self.out_path)
+        a = np.asarray(chunk)
+        if a.ndim == 2 and a.shape[1] == 1 and self.channels == 1:
+            a = a[:, 0]
+        ok = (a.ndim == 1 and self.channels == 1) or (a.ndim == 2 and a.shape[1] == self.channels)
+        if not ok:
+            raise AudioError(f"chunk shape {a.shape} does not match {self.channels} channel(s)", path=self.out_path)
+        if a.shape[0] == 0:
+            return
+        data = to_int16(a).astype("<i2", copy=False).tobytes()
+        if self._wav is not None:
+            self._wav.writeframes(data)
+        else:
+            try:
+                self._proc.stdin.write(data)
+            except (BrokenPipeError, OSError) as e:
+                self._proc.wait()
+                raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path) from e
+        self.frames_written += a.shape[0]
+
+    def close(self) -> None:
+        """Finish encoding and atomically move the file into place."""
+        if self._closed:
+            return
+        try:
+            if self._wav is not None:
+                self._wav.close()
+                self._wav = None
+            else:
+                if self.frames_written == 0:
+                    # ffmpeg would produce a header-only file that no player can open
+                    raise AudioError("no audio was written; refusing to create an empty MP3", path=self.out_path)
+                try:
+                    self._proc.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+                rc = self._proc.wait()
+                if rc != 0:
+                    raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path)
+            os.replace(self.tmp_path, self.out_path)
+        except BaseException:
+            self._cleanup()
+            raise
+        self._closed = True
+        self._close_err()
+
+    def abort(self) -> None:
+        """Stop and delete the temporary file; ``out_path`` is never touched."""
+        if self._closed:
+            return
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._closed = True
+        if self._wav is not None:
+            try:
+                self._wav.close()
+            except Exception:
+                pass
+            self._wav = None
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+            except Exception:
+                pass
+            self._proc.kill()
+            self._proc.wait()
+        try:
+            os.unlink(self.tmp_path)
+        except FileNotFoundError:
+            pass
+        self._close_err()
+
+    def _close_err(self) -> None:
+        if self._err is not None:
+            self._err.close()
+            self._err = None
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):  # last resort: never leave a .part file behind
+        try:
+            if not self._closed:
+                self._cleanup()
+        except Exception:
+            pass
+
+
+def encode(out_path, audio: Audio, bitrate_kbps: int | None = None) -> None:
+    """Encode a whole :class:`Audio` in one go."""
+    with Encoder(out_path, audio.sample_rate, audio.channels, bitrate_kbps) as enc:
+        enc.write(audio.samples)
+
+
+_OUT_STREAM_RE = re.compile(r"Output #0.*?Stream #0:0.*?Audio: pcm_f32le, (\d+) Hz, ([^,\n]+)", re.S)
+_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+
+
+def _layout_channels(layout: str) -> int:
+    layout = layout.strip()
+    m = re.match(r"(\d+) channels", layout)
+    if m:
+        return int(m.group(1))
+    base = layout.split("(")[0]
+    if base in _LAYOUTS:
+        return _LAYOUTS[base]
+    raise AudioError(f"unknown channel layout {layout!r}")
+
+
+def decode(path, rate: int = SAMPLE_RATE, channels: int | None = None) -> Audio:
+    """Decode any ffmpeg-readable file to float32 at ``rate`` (channels kept unless given)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError("file not found", path=path)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", path, "-vn", "-ar", str(rate)]
+    if channels:
+        cmd += ["-ac", str(channels)]
+    cmd += ["-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        raw, _ = proc.communicate()
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise AudioError(f"could not decode audio: {_last_line(text, f'ffmpeg exit code {proc.returncode}')}", path=path)
+    if channels:
+        ch = int(channels)
+    else:
+        m = _OUT_STREAM_RE.search(text)
+        if not m:
+            raise AudioError("could not determine the channel count of the decoded audio", path=path)
+        ch = _layout_channels(m.group(2))
+    data = np.frombuffer(raw, dtype="<f4")
+    data = data[: (data.size // ch) * ch]
+    samples = data.copy() if ch == 1 else data.reshape(-1, ch).copy()
+    return Audio(samples.astype(np.float32, copy=False), rate)

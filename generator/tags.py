@@ -1,0 +1,110 @@
+"""ID3 tags and chapter marks for the finished MP3.
+
+Written with mutagen as ID3v2.3 (the most widely supported version; Apple,
+Windows and most podcast players read v2.3 CHAP/CTOC):
+
+* TIT2 title, TPE1 artist, TALB album, TRCK track (``"3"`` or ``"3/12"``),
+  COMM comment (language ``eng``, empty description);
+* one CHAP frame per chapter (element ids ``ch0``, ``ch1`` ...; start/end in
+  milliseconds; a TIT2 sub-frame with the chapter title), plus one CTOC frame
+  (element id ``toc``, top-level + ordered) listing the chapter ids in order.
+
+ffmpeg reads these back (``ffmpeg -i f.mp3 -f ffmetadata -`` prints the tags and
+``[CHAPTER]`` sections), as does mutagen.
+
+Only ``.mp3`` is tagged. For ``.wav`` :func:`write_tags` is a documented no-op
+(returns ``False``): RIFF INFO has no chapter concept and WAV output is meant as
+an intermediate/master file. Any other extension raises :class:`AudioError`.
+Existing ID3 frames in the file (e.g. ffmpeg's encoder tag) are replaced.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence, Tuple, Union
+
+from .errors import AudioError
+
+Chapter = Tuple[str, float, float]
+
+
+def _track_text(track: Union[int, Sequence[int], None]) -> str | None:
+    if track is None:
+        return None
+    if isinstance(track, int):
+        if track < 1:
+            raise AudioError(f"track number must be >= 1, got {track}")
+        return str(track)
+    try:
+        n, total = track
+    except (TypeError, ValueError):
+        raise AudioError(f"track must be an int or (n, total), got {track!r}")
+    n, total = int(n), int(total)
+    if n < 1 or total < n:
+        raise AudioError(f"bad track number {n}/{total}")
+    return f"{n}/{total}"
+
+
+def _check_chapters(chapters: Iterable[Chapter]) -> list[tuple[str, int, int]]:
+    out = []
+    prev_end = 0
+    for i, ch in enumerate(chapters):
+        try:
+            title, start, end = ch
+        except (TypeError, ValueError):
+            raise AudioError(f"chapter {i} must be (title, start_seconds, end_seconds), got {ch!r}")
+        s_ms, e_ms = int(round(float(start) * 1000)), int(round(float(end) * 1000))
+        if s_ms < 0 or e_ms < s_ms:
+            raise AudioError(f"chapter {i} ({title!r}) has bad times {start}..{end}")
+        if s_ms < prev_end:
+            raise AudioError(f"chapter {i} ({title!r}) starts before the previous chapter ends")
+        prev_end = e_ms
+        out.append((str(title), s_ms, e_ms))
+    return out
+
+
+def write_tags(path, *, title: str, artist: str | None = None, album: str | None = None,
+               track: Union[int, Sequence[int], None] = None, comment: str | None = None,
+               chapters: Iterable[Chapter] = ()) -> bool:
+    """Tag ``path``; returns True if tags were written (False for a .wav no-op)."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".wav":
+        return False
+    if ext != ".mp3":
+        raise AudioError(f"cannot tag {ext or '(no extension)'!r} files; only .mp3", path=path)
+    if not os.path.exists(path):
+        raise AudioError("file not found", path=path)
+    chaps = _check_chapters(chapters)
+    trck = _track_text(track)
+
+    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
+
+    try:
+        tags = ID3(path)
+    except ID3NoHeaderError:
+        tags = ID3()
+    except Exception as e:
+        raise AudioError(f"cannot read existing tags: {e}", path=path) from e
+    tags.clear()
+    tags.add(TIT2(encoding=3, text=[str(title)]))
+    if artist:
+        tags.add(TPE1(encoding=3, text=[str(artist)]))
+    if album:
+        tags.add(TALB(encoding=3, text=[str(album)]))
+    if trck:
+        tags.add(TRCK(encoding=3, text=[trck]))
+    if comment:
+        tags.add(COMM(encoding=3, lang="eng", desc="", text=[str(comment)]))
+    if chaps:
+        ids = [f"ch{i}" for i in range(len(chaps))]
+        for eid, (ctitle, s_ms, e_ms) in zip(ids, chaps):
+            tags.add(CHAP(element_id=eid, start_time=s_ms, end_time=e_ms,
+                          start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
+                          sub_frames=[TIT2(encoding=3, text=[ctitle])]))
+        tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                      child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
+    try:
+        tags.save(path, v2_version=3)
+    except Exception as e:
+        raise AudioError(f"cannot write tags: {e}", path=path) from e
+    return True
