@@ -30,6 +30,7 @@ import wave
 import numpy as np
 
 from .audio import SAMPLE_RATE, Audio, to_int16
+from .files import default_mode
 from .errors import AudioError
 from .ffmpeg import ffmpeg_exe
 
@@ -45,7 +46,8 @@ def _last_line(text: str, default: str) -> str:
 class Encoder:
     """``with Encoder("out.mp3", channels=2) as enc: enc.write(chunk)``."""
 
-    def __init__(self, out_path, rate: int = SAMPLE_RATE, channels: int = 1, bitrate_kbps: int | None = None):
+    def __init__(self, out_path, rate: int = SAMPLE_RATE, channels: int = 1, bitrate_kbps: int | None = None,
+                 finalize=None):
         self.out_path = os.fspath(out_path)
         self.rate = int(rate)
         self.channels = int(channels)
@@ -58,6 +60,7 @@ class Encoder:
             )
         self.bitrate_kbps = int(bitrate_kbps) if bitrate_kbps else DEFAULT_MP3_KBPS[self.channels]
         self.frames_written = 0
+        self.finalize = finalize  # called with the finished temporary file before the rename (e.g. tagging)
         self._closed = False
         self._proc = None
         self._err = None
@@ -148,6 +151,9 @@ class Encoder:
                 rc = self._proc.wait()
                 if rc != 0:
                     raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path)
+            os.chmod(self.tmp_path, default_mode())
+            if self.finalize is not None:
+                self.finalize(self.tmp_path)
             os.replace(self.tmp_path, self.out_path)
         except BaseException:
             self._cleanup()

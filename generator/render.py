@@ -6,13 +6,12 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .audio import SAMPLE_RATE
 from .errors import MeditateError, ProfileError
+from .files import write_text_atomic
 from .profiles import VoiceProfile, load_profile
 from .progress import Progress
 from .script import Breathe, Script, Speech, load_script
@@ -180,9 +179,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     check = LoudnessMeter(SAMPLE_RATE, ch)
     master = Master(SAMPLE_RATE, ch, gain, TRUE_PEAK_CEILING)
     s = p.script.settings
-    encoded = False
     try:
-        with Encoder(out, SAMPLE_RATE, ch, opts.bitrate) as enc:
+        with Encoder(out, SAMPLE_RATE, ch, opts.bitrate, finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
             for chunk in mixer.chunks():
                 y = master.process(chunk)
                 if len(y):
@@ -193,43 +191,21 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
             if len(y):
                 enc.write(y)
                 check.feed(y)
-        encoded = True
-        _tag(out, p, opts)
-        _write_text_atomic(vtt_path, to_vtt(p.timeline, s.title))
+        write_text_atomic(vtt_path, to_vtt(p.timeline, s.title))
     except BaseException:
         progress.finish()
-        if encoded:
-            out.unlink(missing_ok=True)   # audio landed but tagging or transcript failed
         raise
     progress.finish()
     return RenderResult(out, vtt_path, p.timeline.duration, check.integrated_lufs(), check.true_peak_dbtp(),
                         p.store.synthesized, p.store.reused)
 
 
-def _tag(tmp: Path, p: Prepared, opts: RenderOptions) -> None:
-    if Path(tmp).suffix.lower() != ".mp3":
+def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
+    if out.suffix.lower() != ".mp3":
         return
     from .tags import write_tags
 
     s = p.script.settings
     chapters = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
-               comment=s.description, chapters=chapters)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+               comment=s.description, chapters=chapters, fmt="mp3")

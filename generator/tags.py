@@ -64,10 +64,13 @@ def _check_chapters(chapters: Iterable[Chapter]) -> list[tuple[str, int, int]]:
 
 def write_tags(path, *, title: str, artist: str | None = None, album: str | None = None,
                track: Union[int, Sequence[int], None] = None, comment: str | None = None,
-               chapters: Iterable[Chapter] = ()) -> bool:
-    """Tag ``path``; returns True if tags were written (False for a .wav no-op)."""
+               chapters: Iterable[Chapter] = (), fmt: str | None = None) -> bool:
+    """Tag ``path``; returns True if tags were written (False for a .wav no-op).
+
+    ``fmt`` ("mp3" or "wav") overrides the extension, for a temporary file tagged before its rename.
+    """
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
+    ext = "." + fmt if fmt else os.path.splitext(path)[1].lower()
     if ext == ".wav":
         return False
     if ext != ".mp3":

@@ -1,0 +1,59 @@
+"""Every shipped practice must check clean, fit its stated length and render to it."""
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from generator.cli import cli
+from generator.durations import parse_duration
+from generator.render import RenderOptions, prepare
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = sorted((REPO / "scripts").glob("*.md"))
+SERIES = sorted((REPO / "scripts" / "series").glob("*.yaml"))
+
+
+def test_there_is_a_real_library():
+    assert len(SCRIPTS) >= 8
+    assert SERIES
+
+
+def test_check_passes_on_every_script():
+    r = CliRunner().invoke(cli, ["check", *map(str, SCRIPTS)])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
+def test_each_practice_renders_to_its_stated_length(path, tmp_path):
+    p = prepare(path, RenderOptions())
+    stated = p.script.settings.length
+    assert stated is not None, "every shipped practice states its default length"
+    low, high = (3 * 60, 5 * 60) if path.stem.startswith("reset") else (5 * 60, 20 * 60)
+    assert low <= stated <= high
+    lo, hi = p.timeline.reachable
+    assert lo < stated < hi
+    # the listener is addressed by name, with a default
+    assert p.script.settings.variables.get("name")
+    out = tmp_path / f"{path.stem}.wav"
+    r = CliRunner().invoke(cli, ["render", str(path), "-o", str(out), "-q", "--var", "name=Robin"])
+    assert r.exit_code == 0, r.output
+    with wave.open(str(out)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert abs(seconds - stated) <= 0.5
+    assert "Robin" in out.with_suffix(".vtt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("series", SERIES, ids=lambda p: p.stem)
+def test_series_days_fit(series):
+    data = yaml.safe_load(series.read_text(encoding="utf-8"))
+    assert len(data["practices"]) == 7
+    for day in data["practices"]:
+        script = REPO / "scripts" / f"{day['script']}.md"
+        assert script.exists(), day
+        opts = RenderOptions(length=parse_duration(day["length"]), voice=day.get("voice", data.get("voice")))
+        tl = prepare(script, opts).timeline
+        assert abs(tl.duration - opts.length) <= 0.5
