@@ -93,7 +93,7 @@ def render(script, out, variables, length, voice, ambience, loudness, bitrate, n
     res = do_render(script, out, opts, _progress(quiet))
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
-                   f"{res.true_peak:.1f} dBTP  (transcript: {res.vtt})")
+                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
 
 
 @cli.command()
@@ -161,6 +161,29 @@ def plan(script, variables, length, voice, quiet):
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
                + (f" to {format_duration(tl.target)}" if tl.target else " to the middle of its range"))
+
+
+@cli.command()
+@click.argument("series", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV with a header row of variable names: render the series once per row.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder. Default: audio_out/<series-slug>/")
+@click.option("-j", "--jobs", type=click.IntRange(0, 64), default=1, show_default=True,
+              help="Render on N processes (0: one per CPU).")
+@click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def batch(series, people, out_dir, jobs, force, quiet):
+    """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
+    from .batch import run_batch
+
+    report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet))
+    for line in report.error_lines():
+        click.echo(line, err=True)
+    if not quiet:
+        click.echo(report.summary().splitlines()[0])
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.command()

@@ -1,0 +1,406 @@
+"""``meditate batch``: a whole series (optionally once per person) into numbered files and playlists.
+
+Each (person, practice) is one job: ``render(script, out, RenderOptions(...))``.
+Jobs run in-process (``jobs=1``) or on a pool of spawned processes, and are
+isolated from one another: a failing job is reported, the others go on.
+
+A job is skipped when its output is up to date: each output folder keeps a
+``.meditate-batch.json`` with, per file, a hash of everything the audio depends
+on (the script's bytes, the voice profiles and ambience file it uses, the merged
+settings and variables, the target length, the engine and the generator's code).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .durations import format_duration
+from .errors import MeditateError, SeriesError
+from .series import Series, check_people, load_series, missing_required, read_people, safe_slug
+
+BATCH_MANIFEST = ".meditate-batch.json"
+PLAYLIST = "playlist.m3u8"
+# Workers never inherit the parent's threads, locks or engine processes. forkserver (POSIX) imports
+# the renderer once and forks each worker from it, saving each worker the ~2 s of imports that spawn
+# pays; spawn is the fallback (Windows).
+_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+_PRELOAD = ["generator.render", "generator.mixer", "generator.master", "generator.loudness",
+            "generator.encode", "generator.ambience", "generator.sounds", "generator.speech"]
+_VOICE_CUE = re.compile(r"\[\s*voice\s+([A-Za-z0-9_.-]+)\s*\]", re.IGNORECASE)
+_AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac")
+
+
+@dataclass
+class BatchReport:
+    title: str
+    out_dir: Path
+    total: int = 0
+    rendered: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)      # [(label, "PATH:LINE: message")]
+    outputs: list = field(default_factory=list)     # every finished or up-to-date file, in playlist order
+    playlists: list = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        lines = [f"{self.title}: {self.rendered} rendered, {self.skipped} up to date, "
+                 f"{len(self.failed)} failed, of {self.total} in {format_duration(round(self.elapsed, 1))}"
+                 f"  ({self.out_dir})"]
+        for label, message in self.failed:
+            lines.append(f"  {label}: Error: {message}")
+        return "\n".join(lines)
+
+    def error_lines(self) -> list[str]:
+        """One ``Error: PATH:LINE: … (label)`` line per failed job, for stderr."""
+        return [f"Error: {message} ({label})" for label, message in self.failed]
+
+
+# ---------------------------------------------------------------- planning
+@dataclass
+class _Folder:
+    path: Path
+    jobs: list = field(default_factory=list)       # job dicts, in practice order
+
+
+def _code_digest() -> str:
+    """The generator's own code: a new version (or a local edit) makes new audio."""
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parent
+    for f in sorted(root.rglob("*.py")):
+        try:
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()
+
+
+def _script_facts(script: Path) -> dict | None:
+    """Title, front-matter voice and ambience, and the voices named by [voice …] cues; None if unreadable."""
+    from .script import parse_settings, read_source
+
+    try:
+        src = read_source(script)
+        s = parse_settings(src)
+    except MeditateError:
+        return None
+    return {"title": s.title, "voice": s.voice, "ambience": s.ambience,
+            "voices": sorted(set(_VOICE_CUE.findall(src.body)))}
+
+
+def _file_digest(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
+    from .profiles import available_profiles
+
+    h = hashlib.sha256()
+
+    def add(tag: str, value) -> None:
+        h.update(tag.encode() + b"\0" + str(value).encode("utf-8", "surrogatepass") + b"\0")
+
+    add("code", code)
+    add("script", _file_digest(script))
+    profiles = available_profiles(script.resolve().parent.parent / "voices")
+    for name in sorted({options.get("voice") or facts["voice"], *facts["voices"]}):
+        add("voice:" + name, _file_digest(profiles.get(name)))
+    ambience = options.get("ambience") or facts["ambience"]
+    if ambience and ambience.lower().endswith(_AUDIO_EXTS):
+        p = Path(ambience).expanduser()
+        add("ambience", _file_digest(p if p.is_absolute() else script.parent / p))
+    effective = dict(options, engine=options.get("engine") or os.environ.get("MEDITATE_ENGINE") or None)
+    add("options", json.dumps(effective, sort_keys=True, default=str, ensure_ascii=False))
+    return h.hexdigest()
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    c, p = child.resolve(), parent.resolve()
+    return c.parent == p
+
+
+def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None) -> list[_Folder]:
+    """The folders and jobs of a batch (nothing is written)."""
+    total = len(series.practices)
+    width = max(2, len(str(total)))
+    code = _code_digest()
+    facts = {p.position: _script_facts(p.script) for p in series.practices}
+    if people is None:
+        folders = [(_Folder(out_dir), None, "")]
+    else:
+        taken: set = set()
+        folders = []
+        for row in people:
+            label = row.label if hasattr(row, "label") else next(iter(row.values()), "")   # the first column
+            slug = safe_slug(label, taken)
+            folder = out_dir / slug
+            if not _inside(folder, out_dir):
+                raise SeriesError(f"the folder for {getattr(row, 'label', slug)!r} would land outside {out_dir} "
+                                  f"(is {folder} a link?); remove it or choose another -o DIR",
+                                  str(out_dir), None)
+            folders.append((_Folder(folder), row, slug + "/"))
+    for folder, row, prefix in folders:
+        for p in series.practices:
+            name = f"{p.position:0{width}d}-{p.slug}.mp3"
+            f = facts[p.position]
+            options = dict(variables=series.merged_variables(p, row), length=p.length,
+                           strict_variables=False, album=series.title, track=(p.position, total), engine=engine,
+                           **series.settings_for(p))
+            folder.jobs.append({
+                "label": prefix + name[:-4],
+                "position": p.position,
+                "script": str(p.script),
+                "out": str(folder.path / name),
+                "name": name,
+                "title": f["title"] if f else p.script.stem,
+                "options": options,
+                "length": p.length or 0.0,
+                "hash": _job_hash(p.script, f, options, code) if f else None,
+            })
+    return [f for f, _, _ in folders]
+
+
+# ---------------------------------------------------------------- the sidecar manifest and playlists
+def _read_manifest(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / BATCH_MANIFEST).read_text(encoding="utf-8"))
+        files = data.get("files") if isinstance(data, dict) else None
+        return files if isinstance(files, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_manifest(folder: Path, files: dict) -> None:
+    _write_atomic(folder / BATCH_MANIFEST,
+                  json.dumps({"format": 1, "generator": __version__, "files": files}, indent=1,
+                             sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def playlist_text(entries: list[tuple[str, float, str]], title: str | None = None) -> str:
+    """Extended M3U (UTF-8): ``entries`` are (relative file name, seconds, title)."""
+    lines = ["#EXTM3U"]
+    if title:
+        lines.append(f"#PLAYLIST:{_one_line(title)}")
+    for name, seconds, t in entries:
+        lines.append(f"#EXTINF:{int(round(seconds))},{_one_line(t)}")
+        lines.append(name)
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+# ---------------------------------------------------------------- running
+_interrupted = False      # set in a worker by its first SIGINT: it takes no further job
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    if not _interrupted:       # only once: a second ^C must not break the clean-up of the first
+        _interrupted = True
+        raise KeyboardInterrupt
+
+
+def _run_job(job: dict) -> dict:
+    """Render one job; never raises for a render problem (the batch goes on)."""
+    from .render import RenderOptions, render
+
+    if _interrupted:
+        return {"ok": False, "message": f"{job['script']}: interrupted"}
+    try:
+        res = render(job["script"], Path(job["out"]), RenderOptions(**job["options"]))
+        return {"ok": True, "duration": float(res.duration)}
+    except MeditateError as e:
+        return {"ok": False, "message": str(e)}
+    except Exception as e:       # a bug, not the user's: still isolated, still one line
+        return {"ok": False, "message": f"{job['script']}: internal error {type(e).__name__}: {e}; please report it"}
+
+
+def _worker_init(env: dict, cwd: str) -> None:
+    from multiprocessing import util
+
+    from .engines import close_all
+
+    # a forkserver started earlier has that moment's environment and folder: take the batch's
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    util.Finalize(None, close_all, exitpriority=10)   # engine helper processes end with the worker
+    if os.name == "posix":
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
+              progress=None, engine: str | None = None) -> BatchReport:
+    """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
+
+    ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
+    even what is up to date. ``progress``: anything with ``start(total, label)``, ``advance()``
+    and ``finish()``. ``engine``: force a speech engine (tests: "fake").
+
+    Manifest and people problems raise :class:`SeriesError` before anything is rendered;
+    render problems are collected in the report (``report.ok`` is False).
+    """
+    t0 = time.monotonic()
+    series = load_series(series_path)
+    people = None
+    if people_csv is not None:
+        people = read_people(people_csv)
+        check_people(series, people, people_csv)
+    out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
+    folders = plan(series, people, out_dir, engine)
+    report = BatchReport(series.title, out_dir, total=sum(len(f.jobs) for f in folders))
+    if progress is not None:
+        progress.start(report.total, "batch")
+
+    manifests: dict[str, dict] = {}
+    status: dict[str, dict] = {}          # out path -> {"duration": …} for finished or up-to-date jobs
+    pending = []
+    for folder in folders:
+        if not folder.path.is_dir():
+            try:
+                folder.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SeriesError(f"cannot create the output folder: {e.strerror}", str(folder.path))
+        man = manifests[str(folder.path)] = _read_manifest(folder.path)
+        for job in folder.jobs:
+            entry = man.get(job["name"])
+            out = Path(job["out"])
+            if (not force and job["hash"] and isinstance(entry, dict) and entry.get("hash") == job["hash"]
+                    and out.is_file() and out.with_suffix(".vtt").is_file()):
+                report.skipped += 1
+                status[job["out"]] = {"duration": float(entry.get("duration") or 0.0)}
+                if progress is not None:
+                    progress.advance()
+            else:
+                pending.append(job)
+
+    def finished(job: dict, result: dict) -> None:
+        folder = str(Path(job["out"]).parent)
+        man = manifests[folder]
+        if result.get("ok"):
+            report.rendered += 1
+            status[job["out"]] = {"duration": result["duration"]}
+            if job["hash"]:
+                man[job["name"]] = {"hash": job["hash"], "duration": round(result["duration"], 3),
+                                    "title": job["title"]}
+        else:
+            report.failed.append((job["label"], result.get("message", "failed")))
+            man.pop(job["name"], None)
+        _write_manifest(Path(folder), man)   # after every job: an interrupted batch keeps its progress
+        if progress is not None:
+            progress.advance()
+
+    if people is None:
+        # a required variable nobody sets: say so in the series' terms, not render's --var hint
+        for job in list(pending):
+            p = series.practices[job["position"] - 1]
+            try:
+                missing = missing_required(series, p)
+            except MeditateError:
+                continue                       # the render reports the broken script
+            if missing:
+                pending.remove(job)
+                finished(job, {"ok": False, "message": str(SeriesError(
+                    f"{p.script} needs variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                    f"set {'them' if len(missing) > 1 else 'it'} under variables: in the series or "
+                    f"the practice, or give a --people file with a '{missing[0]}' column",
+                    str(series.path), p.line))})
+
+    if jobs <= 0:
+        jobs = os.cpu_count() or 1
+    try:
+        if jobs <= 1 or len(pending) <= 1:
+            for job in pending:
+                finished(job, _run_job(job))
+        else:
+            _run_pool(pending, jobs, finished)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+    order = {j["label"]: i for i, j in enumerate(j for f in folders for j in f.jobs)}
+    report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
+    for folder in folders:
+        entries = []
+        for job in folder.jobs:
+            st = status.get(job["out"])
+            if st is not None:
+                entries.append((job["name"], st["duration"], job["title"]))
+                report.outputs.append(Path(job["out"]))
+        pl = folder.path / PLAYLIST
+        _write_atomic(pl, playlist_text(entries, series.title))
+        report.playlists.append(pl)
+    report.elapsed = time.monotonic() - t0
+    return report
+
+
+def _run_pool(pending: list, jobs: int, finished) -> None:
+    # longest practices first: the pool ends closer together
+    queue = sorted(pending, key=lambda j: -j["length"])
+    ctx = multiprocessing.get_context(_START_METHOD)
+    if _START_METHOD == "forkserver":
+        ctx.set_forkserver_preload(_PRELOAD)
+    ex = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=ctx, initializer=_worker_init,
+                             initargs=(dict(os.environ), os.getcwd()))
+    futures: dict = {}
+    try:
+        futures = {ex.submit(_run_job, job): job for job in queue}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:     # the worker died (killed, out of memory…): that job fails, others go on
+                result = {"ok": False, "message": f"{job['script']}: the render process stopped "
+                                                  f"({type(e).__name__}: {e}); try again with -j 1"}
+            finished(job, result)
+    except BaseException:
+        # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
+        # (their encoders remove the partial files) and no worker starts another job
+        for fut in futures:
+            fut.cancel()
+        if os.name == "posix":
+            for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                try:
+                    os.kill(proc.pid, signal.SIGINT)
+                except (OSError, AttributeError):
+                    pass
+        ex.shutdown(wait=True, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
