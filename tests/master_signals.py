@@ -4,6 +4,8 @@ Kept separate from tests/signals.py (owned by another test suite).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.signal import butter, sosfilt
 
@@ -64,3 +66,57 @@ def feed_in_chunks(fn, x: np.ndarray, sizes) -> list:
         i += s
         j += 1
     return out
+
+
+def quiet_and_hot(seconds: float = 12.0, channels: int = 2, seed: int = 21) -> np.ndarray:
+    """A practice in miniature: soft speech (never near the ceiling), silences, and
+    every 3 s a phrase 24 dB hotter that the limiter must catch (with inter-sample
+    peaks from an fs/4 tone on the last channel)."""
+    x = speech_like(seconds, channels, seed=seed, level=0.03)
+    n = x.shape[0]
+    t = np.arange(n) / FS
+    ph = t % 3.0
+    hot = (ph > 1.0) & (ph < 1.6)
+    x2 = x if x.ndim == 2 else x[:, None]
+    x2[hot] *= 16.0
+    x2[(ph > 2.2) & (ph < 2.9)] = 0.0  # digital silence
+    tone = 0.9 * np.sin(2 * np.pi * np.arange(n) / 4 + np.pi / 4) * ((ph > 1.7) & (ph < 1.75))
+    x2[:, -1] += tone.astype(np.float32)
+    return x
+
+
+def reference_limiter(x: np.ndarray, rate: int = FS, ceiling_dbtp: float = -1.0, lookahead_ms: float = 5.0,
+                      release_ms: float = 80.0, hold_ms: float = 1.0, margin_db: float = 0.1) -> np.ndarray:
+    """Sample-by-sample implementation of the algorithm in generator.master's docstring
+    (slow; independent of its chunking, screening and vectorisation)."""
+    from generator.loudness import TP_HALF, interpolated_abs_peaks
+    x2 = (x[:, None] if x.ndim == 1 else x).astype(np.float64)
+    n = x2.shape[0]
+    L = max(1, int(round(lookahead_ms * rate / 1000.0)))
+    hold = max(0, int(round(hold_ms * rate / 1000.0)))
+    thr_db = ceiling_dbtp - margin_db
+    k = 1.0 / (release_ms / 1000.0 * rate)
+    pre = L + hold + 64  # zeros before (incl. the limiter's virtual lookahead samples)
+    post = L + 64
+    z = np.concatenate([np.zeros((pre, x2.shape[1])), x2, np.zeros((post, x2.shape[1]))])
+    zp = np.concatenate([np.zeros((TP_HALF - 1, z.shape[1])), z, np.zeros((TP_HALF, z.shape[1]))])
+    peak = np.max([interpolated_abs_peaks(zp[:, c]) for c in range(z.shape[1])], axis=0)  # per position of z
+    with np.errstate(divide="ignore"):
+        need = np.where(peak > 10 ** (thr_db / 20), np.maximum(20 * np.log10(peak) - thr_db, 0.0), 0.0)
+    m = z.shape[0]
+    held = np.zeros(m)
+    for i in np.flatnonzero(need):
+        lo, hi = max(0, i - L), min(m, i + hold + 2)  # held[p] covers need[p-hold-1 .. p+L]
+        held[lo:hi] = np.maximum(held[lo:hi], need[i])
+    rel = np.zeros(m)
+    r, d = 0.0, math.exp(-k)
+    for p in range(m):
+        r = max(held[p], r * d)
+        rel[p] = r if r >= 1e-3 else 0.0
+    cs = np.concatenate([[0.0], np.cumsum(rel)])
+    smooth = np.zeros(m)
+    for p in range(m):
+        smooth[p] = (cs[p + 1] - cs[max(0, p - L)]) / (L + 1)
+    gain = 10.0 ** (-smooth[pre:pre + n] / 20.0)
+    y = x2 * gain[:, None]
+    return (y[:, 0] if x.ndim == 1 else y).astype(np.float32)

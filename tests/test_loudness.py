@@ -10,9 +10,9 @@ import pytest
 from generator.audio import fade_edges
 from generator.encode import Encoder
 from generator.errors import AudioError
-from generator.loudness import LoudnessMeter, measure, measure_file
+from generator.loudness import LoudnessMeter, integrated_from_segments, measure, measure_file
 
-from master_signals import FS, feed_in_chunks, noise_with_gaps, sine, sine_bursts, speech_like
+from master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
 
 SIGNALS = {
     "speech_mono": lambda: speech_like(12, 1, seed=3),
@@ -129,3 +129,64 @@ def test_measure_file_errors(tmp_path):
     bad.write_bytes(b"not audio at all" * 10)
     with pytest.raises(AudioError):
         measure_file(bad)
+
+
+# -- fast true peak, loudness-only mode, segment energies -------------------------------
+def _fed(x, sizes, **kw):
+    m = LoudnessMeter(FS, 1 if x.ndim == 1 else x.shape[1], **kw)
+    feed_in_chunks(m.feed, x, sizes)
+    return m
+
+
+@pytest.mark.parametrize("name", ["speech_stereo", "sine_bursts", "quiet_and_hot", "hot_mono", "alternating"])
+def test_screened_true_peak_is_exact(name):
+    """Skipping positions that cannot raise the maximum gives the same bits as
+    interpolating every position."""
+    x = {
+        "speech_stereo": lambda: SIGNALS["speech_stereo"](),
+        "sine_bursts": lambda: SIGNALS["sine_bursts"](),
+        "quiet_and_hot": lambda: quiet_and_hot(9.0, 2),
+        "hot_mono": lambda: quiet_and_hot(6.0, 1, seed=4),
+        "alternating": lambda: (np.sign(np.random.default_rng(3).standard_normal(30000)) * 0.3).astype(np.float32),
+    }[name]()
+    ref = LoudnessMeter(FS, 1 if x.ndim == 1 else x.shape[1])
+    ref._exact_tp = True
+    ref.feed(x)
+    for sizes in ([x.shape[0]], [65536], [1, 7, 4409, 4411, 333, 12345, 2]):
+        assert _fed(x, sizes).true_peak() == ref.true_peak()
+
+
+def test_without_true_peak():
+    x = quiet_and_hot(6.0, 2)
+    full = _meter(x, [65536])
+    lo = _fed(x, [65536], true_peak=False)
+    assert lo.integrated_lufs() == full.integrated_lufs()
+    assert lo.sample_peak_dbfs() == full.sample_peak_dbfs()
+    assert np.array_equal(lo.segment_energies(), full.segment_energies())
+    with pytest.raises(AudioError):
+        lo.true_peak_dbtp()
+
+
+@pytest.mark.parametrize("name", sorted(SIGNALS))
+def test_integrated_from_segments_agrees_exactly(name):
+    x = SIGNALS[name]()
+    m = _meter(x, [4410, 65536, 7])
+    seg = m.segment_energies()
+    assert seg.dtype == np.float64 and seg.shape == (x.shape[0] // (FS // 10),)
+    assert integrated_from_segments(seg, FS) == m.integrated_lufs()
+    assert integrated_from_segments(seg[:3], FS) == float("-inf")
+
+
+def test_segment_energies_combine_stems():
+    """Energies of two stems that never overlap add exactly: g^2 * voice + bed is the
+    loudness of g * voice + bed (the renderer solves for the voice gain this way)."""
+    n = 16 * FS
+    t = np.arange(n) / FS
+    voice = speech_like(16, 2, seed=5) * ((t % 8) < 4)[:, None].astype(np.float32)
+    bed = noise_with_gaps(16, 2, amp=0.01, seed=2) * ((t % 8) >= 4.5)[:, None].astype(np.float32)
+    g = 1.7
+    sv = _meter(voice).segment_energies()
+    sb = _meter(bed).segment_energies()
+    mixed = _meter((g * voice + bed).astype(np.float32)).integrated_lufs()
+    assert integrated_from_segments(g * g * sv + sb, FS) == pytest.approx(mixed, abs=1e-5)
+    assert integrated_from_segments(sv, FS) == pytest.approx(_meter(voice).integrated_lufs(), abs=0)

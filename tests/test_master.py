@@ -9,10 +9,11 @@ import pytest
 from generator.audio import fade_edges
 from generator.encode import Encoder, decode
 from generator.errors import AudioError
-from generator.loudness import LoudnessMeter, measure, measure_file
-from generator.master import Limiter, Master, mastering_gain
+import generator.loudness as loudness
+from generator.loudness import TP_BOUND, TP_PHASES, LoudnessMeter, interpolated_abs_peaks, measure, measure_file
+from generator.master import Limiter, Master, _window_sums, mastering_gain
 
-from master_signals import FS, feed_in_chunks, sine, speech_like
+from master_signals import FS, feed_in_chunks, quiet_and_hot, reference_limiter, sine, speech_like
 
 
 def run(proc, x, sizes):
@@ -156,3 +157,84 @@ def test_full_loop_to_minus_16_lufs(tmp_path, channels):
     # lossy coding overshoots the PCM ceiling (measured up to ~0.8 dB at 64 kbit/s mono on this
     # material); it must still never reach full scale
     assert tp <= 0.0
+
+
+# -- fast path ------------------------------------------------------------------------
+ODD = [1, 7, 333, 10000, 99, 65536, 4097]
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_fast_path_is_bit_identical_to_the_reference_path(channels):
+    """Skipping quiet regions (sample-peak bound + FFT screen) and running the gain
+    computation only where a reduction is active changes nothing, for any chunking."""
+    x = quiet_and_hot(12.0, channels)
+    ref = run(Limiter(FS, channels, fast=False), x, [x.shape[0]])
+    lim = Limiter(FS, channels)
+    y = run(lim, x, ODD)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.array_equal(y, ref)
+    assert np.array_equal(run(Limiter(FS, channels, fast=False), x, ODD), ref)
+    assert np.array_equal(run(Limiter(FS, channels), x, [65536]), ref)
+    # the material really has both: limited phrases and untouched stretches
+    assert lim.max_reduction_db > 3.0
+    assert tp_db(x) > 3.0 and tp_db(y) <= -1.0
+    same = np.all((y == x).reshape(x.shape[0], -1), axis=1)
+    assert 0.5 < same.mean() < 0.9
+
+
+def test_matches_a_sample_by_sample_reference():
+    x = quiet_and_hot(4.0, 2, seed=3)
+    y = run(Limiter(FS, 2), x, [4410, 1, 65536])
+    np.testing.assert_allclose(y, reference_limiter(x), atol=2e-7, rtol=0)
+    m = hot_stereo(1.5, seed=4)[:, 0].copy()
+    np.testing.assert_allclose(run(Limiter(FS, 1), m, [999]), reference_limiter(m), atol=2e-7, rtol=0)
+
+
+def test_quiet_material_is_never_interpolated(monkeypatch):
+    calls = []
+    real = loudness.interpolated_abs_peaks
+    monkeypatch.setattr(loudness, "interpolated_abs_peaks", lambda e: calls.append(e.shape[0]) or real(e))
+    thr = 10 ** (-1.1 / 20)
+    x = speech_like(5, 2, seed=2, level=0.05)
+    x *= 0.99 * thr / TP_BOUND / np.abs(x).max()  # just under the bound: cannot reach the threshold
+    y = run(Limiter(FS, 2, ceiling_dbtp=-1.0), x, [65536])
+    assert np.array_equal(y, x) and calls == []
+    # louder, but still under the threshold: the FFT screen clears it without exact interpolation
+    x *= 2.0
+    y = run(Limiter(FS, 2, ceiling_dbtp=-1.0), x, [65536])
+    assert np.array_equal(y, x) and tp_db(x) < -1.5 and sum(calls) < 0.1 * x.shape[0]
+
+
+def test_tap_sum_bound_is_the_worst_case_overshoot():
+    """TP_BOUND (sum of |taps| of the worst phase) is reached by a full-scale input with the
+    kernel's signs and never exceeded, so sample peak * TP_BOUND bounds the true peak."""
+    p = int(np.argmax(np.abs(TP_PHASES).sum(axis=1)))
+    worst = np.sign(TP_PHASES[p][::-1])  # x[k + 63 - t] = sign(w[t])
+    m = interpolated_abs_peaks(np.concatenate([worst, [0.0]]))
+    assert m.max() == pytest.approx(TP_BOUND, rel=1e-12)
+    assert 20 * math.log10(TP_BOUND) == pytest.approx(8.95, abs=0.01)
+    rng = np.random.default_rng(7)
+    for x in (rng.standard_normal(20000), np.sign(rng.standard_normal(20000)), np.cos(np.pi * np.arange(5000) * 0.999)):
+        assert interpolated_abs_peaks(x).max() <= np.abs(x).max() * TP_BOUND
+
+
+def test_true_peak_over_matches_exhaustive_evaluation():
+    rng = np.random.default_rng(11)
+    thr = 0.89
+    for x in (quiet_and_hot(3.0, 2, seed=5).astype(np.float64),
+              np.sign(rng.standard_normal((30000, 1))) * 0.33,  # bound-level overshoots
+              (0.63 * np.sin(2 * np.pi * np.arange(30000) / 4 + np.pi / 4))[:, None]):
+        pos, val = loudness.true_peak_over(x, thr)
+        full = np.max([interpolated_abs_peaks(x[:, c]) for c in range(x.shape[1])], axis=0)
+        assert np.array_equal(pos, np.flatnonzero(full > thr))
+        assert np.array_equal(val, full[pos])
+        assert loudness.max_interpolated_peak(x, 0.0) == full.max()
+
+
+def test_window_sums():
+    rng = np.random.default_rng(2)
+    r = rng.random(1000)
+    for w in (1, 2, 3, 221, 256, 1000):
+        expect = np.array([r[j:j + w].sum() for j in range(r.size - w + 1)])
+        np.testing.assert_allclose(_window_sums(r, w), expect, rtol=1e-12)
+    assert _window_sums(r[:5], 6).size == 0
