@@ -26,6 +26,7 @@ DUCK_RELEASE = 1.2      # seconds: and comes back up over this long after it
 BED_FADE_IN = 4.0
 BED_FADE_OUT = 5.0
 EDGE_FADE = 0.05        # the whole mix: click-free first and last samples
+GROUP_SECONDS = 60      # breath tones are synthesized a minute of whole cycles at a time
 
 
 @dataclass
@@ -74,26 +75,25 @@ class Mixer:
                 for s in e.strikes:
                     out.append(Event(s, n, lambda b=bell: sounds.bell(b, rate), BELL_GAIN, ("bell", bell)))
             elif e.kind == "breathe" and breath_cues != "none":
-                per_cycle = len(e.phases) // max(1, e.cycles)
-                for c in range(e.cycles):
-                    ph = e.phases[c * per_cycle:(c + 1) * per_cycle]
-                    start = ph[0][1]
-                    rel = tuple((name, n) for name, _s, n in ph)
-                    length = sum(n for _, n in rel)
-                    if breath_cues == "glide":
-                        out.append(Event(start, length, lambda r=rel: sounds.breath_glide(list(r), rate),
-                                         GLIDE_GAIN, ("glide", rel)))
-                    elif breath_cues == "chime":
-                        out.append(Event(start, length, lambda r=rel: sounds.breath_chime(list(r), rate),
-                                         CHIME_GAIN, ("chime", rel)))
-                    elif breath_cues == "spoken":
-                        for name, s, n in ph:
-                            clip = cue_clips.get((e.voice.name if e.voice else None, name))
-                            if clip is None:
-                                continue
-                            m = min(n, clip.frames)
-                            out.append(Event(s, m, lambda c=clip, m=m: _fit_clip(c.load(), m),
-                                             SPOKEN_CUE_GAIN, "speech"))
+                if breath_cues in ("glide", "chime"):
+                    # consecutive cycles share one tone (continuous across the turn of the breath),
+                    # in groups of at most a minute so memory stays small for long cues
+                    make = sounds.breath_glide if breath_cues == "glide" else sounds.breath_chime
+                    gain = GLIDE_GAIN if breath_cues == "glide" else CHIME_GAIN
+                    for group in _groups(e.phases, e.cycles, GROUP_SECONDS * rate):
+                        start = group[0][1]
+                        rel = tuple((name, n) for name, _s, n in group)
+                        length = sum(n for _, n in rel)
+                        out.append(Event(start, length, lambda r=rel, f=make: f(list(r), rate), gain,
+                                         (breath_cues, rel)))
+                elif breath_cues == "spoken":
+                    for name, s, n in e.phases:
+                        clip = cue_clips.get((e.voice.name if e.voice else None, name))
+                        if clip is None:
+                            continue
+                        m = min(n, clip.frames)
+                        out.append(Event(s, m, lambda c=clip, m=m: _fit_clip(c.load(), m),
+                                         SPOKEN_CUE_GAIN, "speech"))
         return out
 
     def _tone(self, key, make) -> np.ndarray:
@@ -112,37 +112,72 @@ class Mixer:
         return self._tone(ev.key, ev.make)
 
     # ------------------------------------------------------------ envelopes
-    def duck_gain(self, a: int, b: int) -> np.ndarray:
-        """Linear bed gain for samples [a, b): 1 in silence, DUCK_DB under speech, smooth ramps."""
-        pos = np.arange(a, b, dtype=np.float64)
-        act = np.zeros(b - a)
+    def duck(self, pos: np.ndarray) -> np.ndarray:
+        """Linear duck gain at sample positions ``pos`` (sorted): 1 in silence, DUCK_DB under speech."""
+        act = np.zeros(pos.shape[0])
+        if not self.speech_spans or not pos.size:
+            return act + 1.0
         att, rel = DUCK_ATTACK * self.rate, DUCK_RELEASE * self.rate
-        # spans never overlap, so starts and ends are both sorted: find the ones near [a, b)
-        lo = int(np.searchsorted(self._span_ends, a - rel, side="left"))
-        hi = int(np.searchsorted(self._span_starts, b + att, side="right"))
+        # spans never overlap, so starts and ends are both sorted: walk the ones near [pos[0], pos[-1]]
+        lo = int(np.searchsorted(self._span_ends, pos[0] - rel, side="left"))
+        hi = int(np.searchsorted(self._span_starts, pos[-1] + att, side="right"))
         for s, e in self.speech_spans[lo:hi]:
-            up = _raised((pos - (s - att)) / att)
-            down = _raised(1.0 - (pos - e) / rel)
-            shape = np.where(pos < s, up, np.where(pos <= e, 1.0, down))
-            np.maximum(act, shape, out=act)
+            i0, i1 = np.searchsorted(pos, [s - att, e + rel])
+            p = pos[i0:i1]
+            up = _raised((p - (s - att)) / att)
+            down = _raised(1.0 - (p - e) / rel)
+            shape = np.where(p < s, up, np.where(p <= e, 1.0, down))
+            np.maximum(act[i0:i1], shape, out=act[i0:i1])
         return 10 ** (DUCK_DB * act / 20.0)
 
-    def _fade(self, a: int, b: int, seconds_in: float, seconds_out: float) -> np.ndarray | None:
+    def bed_envelope(self, pos: np.ndarray) -> np.ndarray:
+        """The bed's linear gain at ``pos``: level, ducking and its own fades (not the edge fade)."""
+        g = self.duck(pos) * self.bed_gain
+        f = self._fade_at(pos, BED_FADE_IN, BED_FADE_OUT)
+        return g if f is None else g * f
+
+    def _fade_at(self, pos: np.ndarray, seconds_in: float, seconds_out: float) -> np.ndarray | None:
         frames = self.timeline.frames
         fin, fout = int(seconds_in * self.rate), int(seconds_out * self.rate)
         fin, fout = min(fin, frames // 2), min(fout, frames // 2)
-        if a >= fin and b <= frames - fout:
+        if not pos.size or (pos[0] >= fin and pos[-1] < frames - fout):
             return None
-        pos = np.arange(a, b, dtype=np.float64)
-        g = np.ones(b - a)
+        g = np.ones(pos.shape[0])
         if fin > 0:
             g *= _raised((pos + 0.5) / fin)
         if fout > 0:
             g *= _raised((frames - pos - 0.5) / fout)
         return g
 
+    def edge_envelope(self, pos: np.ndarray) -> np.ndarray:
+        f = self._fade_at(pos, EDGE_FADE, EDGE_FADE)
+        return np.ones(pos.shape[0]) if f is None else f
+
     # ------------------------------------------------------------ the stream
-    def chunks(self, size: int = CHUNK) -> Iterator[np.ndarray]:
+    def foreground(self, size: int = CHUNK) -> Iterator[np.ndarray]:
+        """Speech, breath cues and bells only (mono), edge-faded: what loudness analysis needs."""
+        for a, b, fg in self._foreground_chunks(size):
+            edge = self._fade_at(np.arange(a, b, dtype=np.float64), EDGE_FADE, EDGE_FADE)
+            yield fg if edge is None else (fg * edge).astype(np.float32)
+
+    def chunks(self, size: int = CHUNK, fg_gain: float = 1.0) -> Iterator[np.ndarray]:
+        """The full mix: the foreground times ``fg_gain`` plus the bed at its own level."""
+        g = np.float32(fg_gain)
+        for a, b, fg in self._foreground_chunks(size):
+            pos = np.arange(a, b, dtype=np.float64)
+            if fg_gain != 1.0:
+                fg *= g
+            if self.bed is None:
+                out = fg if self.channels == 1 else np.repeat(fg[:, None], self.channels, axis=1)
+            else:
+                bed = self.bed.render(a, b - a)
+                out = bed * self.bed_envelope(pos).astype(np.float32)[:, None] + fg[:, None]
+            edge = self._fade_at(pos, EDGE_FADE, EDGE_FADE)
+            if edge is not None:
+                out = out * (edge[:, None] if out.ndim == 2 else edge).astype(np.float32)
+            yield out.astype(np.float32, copy=False)
+
+    def _foreground_chunks(self, size: int):
         frames = self.timeline.frames
         events, idx = self.events, 0
         active: list[tuple[Event, np.ndarray]] = []
@@ -161,19 +196,24 @@ class Mixer:
                 if ev.end > b:
                     still.append((ev, data))
             active = still
-            edge = self._fade(a, b, EDGE_FADE, EDGE_FADE)
-            if self.bed is None:
-                out = fg if self.channels == 1 else np.repeat(fg[:, None], self.channels, axis=1)
-            else:
-                bed = self.bed.render(a, b - a).astype(np.float32)
-                g = self.duck_gain(a, b) * self.bed_gain
-                bf = self._fade(a, b, BED_FADE_IN, BED_FADE_OUT)
-                if bf is not None:
-                    g = g * bf
-                out = bed * g[:, None].astype(np.float32) + fg[:, None]
-            if edge is not None:
-                out = out * (edge[:, None] if out.ndim == 2 else edge).astype(np.float32)
-            yield out.astype(np.float32, copy=False)
+            yield a, b, fg
+
+
+def _groups(phases: list, cycles: int, max_samples: float) -> list[list]:
+    """Split a cue's phases into runs of whole cycles lasting at most ``max_samples`` (at least one cycle)."""
+    per = len(phases) // max(1, cycles)
+    groups, cur, cur_len = [], [], 0
+    for c in range(cycles):
+        cyc = phases[c * per:(c + 1) * per]
+        n = sum(k for _, _, k in cyc)
+        if cur and cur_len + n > max_samples:
+            groups.append(cur)
+            cur, cur_len = [], 0
+        cur += cyc
+        cur_len += n
+    if cur:
+        groups.append(cur)
+    return groups
 
 
 def _fit_clip(data: np.ndarray, n: int) -> np.ndarray:

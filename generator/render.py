@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .audio import SAMPLE_RATE
 from .errors import MeditateError, ProfileError
 from .files import write_text_atomic
@@ -21,6 +23,11 @@ from .transcript import to_vtt
 
 DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
+MP3_PEAK_MARGIN = 1.0     # MP3 encoding can raise true peaks by up to ~0.8 dB: limit lower
+CHUNK = 65536
+SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
+LOUDNESS_TOLERANCE = 0.5    # LU: a render further than this from the target is mixed again
+BED_PROBE = 60 * SAMPLE_RATE    # a minute of the bed: long enough to average the ocean's swells
 
 
 @dataclass
@@ -54,8 +61,7 @@ class RenderResult:
     out: Path
     vtt: Path
     duration: float
-    loudness: float
-    true_peak: float
+    loudness: float          # integrated loudness of the finished mix, measured
     synthesized: int
     reused: int
 
@@ -127,21 +133,26 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     return Prepared(script, timeline, cue_clips, store)
 
 
-def make_mixer(p: Prepared):
-    from .ambience import make_bed
+def make_bed(p: Prepared):
+    from .ambience import make_bed as _make
+
+    s = p.script.settings
+    if not s.ambience or s.ambience == "none":
+        return None
+    try:
+        return _make(s.ambience, rate=SAMPLE_RATE, base_dir=p.script.path.resolve().parent)
+    except MeditateError as e:
+        if e.path is None:
+            e.path = str(p.script.path)
+        if e.line is None:
+            e.line = p.script.lines.get("ambience")
+        raise
+
+
+def make_mixer(p: Prepared, bed=None):
     from .mixer import Mixer
 
     s = p.script.settings
-    bed = None
-    if s.ambience and s.ambience != "none":
-        try:
-            bed = make_bed(s.ambience, rate=SAMPLE_RATE, base_dir=p.script.path.resolve().parent)
-        except MeditateError as e:
-            if e.path is None:
-                e.path = str(p.script.path)
-            if e.line is None:
-                e.line = p.script.lines.get("ambience")
-            raise
     return Mixer(p.timeline, breath_cues=s.breath_cues, bell=s.bell, cue_clips=p.cue_clips,
                  bed=bed, bed_gain_db=s.ambience_level)
 
@@ -152,52 +163,138 @@ def default_output(script_path) -> Path:
 
 def render(path, out: Path | None, opts: RenderOptions, progress: Progress | None = None,
            store: SpeechStore | None = None) -> RenderResult:
-    from .encode import Encoder
-    from .loudness import LoudnessMeter
-    from .master import Master, mastering_gain
     progress = progress or Progress(enabled=False)
     out = Path(out) if out else default_output(path)
     if out.suffix.lower() not in (".mp3", ".wav"):
         raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
     p = prepare(path, opts, progress, store)
-    mixer = make_mixer(p)
+    mixer = make_mixer(p, make_bed(p))
     ch = mixer.channels
-    n_chunks = -(-p.timeline.frames // 65536)
-
-    # pass 1: measure
-    meter = LoudnessMeter(SAMPLE_RATE, ch)
+    n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")
-    for chunk in mixer.chunks():
-        meter.feed(chunk)
-        progress.advance()
-    measured = meter.integrated_lufs()
-    gain = mastering_gain(measured, opts.loudness) if measured > -70 else 1.0
 
-    # pass 2: master and encode (the encoder writes a temporary file, renamed at the end)
+    # pass 1: the loudness of the voice, cues and bells alone; the bed's is predicted from a probe of it
+    model = analyse(p, mixer, progress)
+    gain = model.solve(opts.loudness)
+
+    # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
+    # a pass that misses the target by more than LOUDNESS_TOLERANCE is thrown away and done again
+    # with the gain the measured result implies (rare: a bed whose level sits right at the gate)
     out.parent.mkdir(parents=True, exist_ok=True)
     vtt_path = out.with_suffix(".vtt")
-    check = LoudnessMeter(SAMPLE_RATE, ch)
-    master = Master(SAMPLE_RATE, ch, gain, TRUE_PEAK_CEILING)
-    s = p.script.settings
+    ceiling = TRUE_PEAK_CEILING - (MP3_PEAK_MARGIN if out.suffix.lower() == ".mp3" else 0.0)
     try:
-        with Encoder(out, SAMPLE_RATE, ch, opts.bitrate, finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
-            for chunk in mixer.chunks():
-                y = master.process(chunk)
-                if len(y):
-                    enc.write(y)
-                    check.feed(y)
-                progress.advance()
-            y = master.flush()
+        for attempt in range(2):
+            try:
+                measured = _encode(p, mixer, out, opts, gain, ceiling, progress,
+                                   retry_if_off=opts.loudness if attempt == 0 else None)
+                break
+            except _OffTarget as off:
+                model.correct(gain, off.segments)
+                gain = model.solve(opts.loudness)
+                progress.start(2 * n_chunks, "mixing again")
+                progress.advance(n_chunks)
+        write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
+    finally:
+        progress.finish()
+    return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused)
+
+
+class _OffTarget(Exception):
+    def __init__(self, segments):
+        self.segments = segments
+
+
+def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
+            progress: Progress, retry_if_off: float | None) -> float:
+    from .encode import Encoder
+    from .loudness import LoudnessMeter
+    from .master import Master
+
+    master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
+    check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
+    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate,
+                 finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
+        for chunk in mixer.chunks(fg_gain=gain):
+            y = master.process(chunk)
             if len(y):
                 enc.write(y)
                 check.feed(y)
-        write_text_atomic(vtt_path, to_vtt(p.timeline, s.title))
-    except BaseException:
-        progress.finish()
-        raise
-    progress.finish()
-    return RenderResult(out, vtt_path, p.timeline.duration, check.integrated_lufs(), check.true_peak_dbtp(),
-                        p.store.synthesized, p.store.reused)
+            progress.advance()
+        y = master.flush()
+        if len(y):
+            enc.write(y)
+            check.feed(y)
+        measured = check.integrated_lufs()
+        if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
+            raise _OffTarget(check.segment_energies())   # the encoder's temporary file is removed
+    return measured
+
+
+class LoudnessModel:
+    """Per-100 ms K-weighted energies of the foreground and the bed; the mix is g**2 * fg + bed."""
+
+    def __init__(self, fg: np.ndarray, bed: np.ndarray):
+        self.fg, self.bed = fg, bed
+
+    def loudness(self, g: float) -> float:
+        from .loudness import integrated_from_segments
+
+        return integrated_from_segments(g * g * self.fg + self.bed, SAMPLE_RATE)
+
+    def solve(self, target: float) -> float:
+        """The foreground gain whose mix is nearest ``target`` (loudness rises with the gain,
+        in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
+        from .loudness import integrated_from_segments
+
+        if not self.fg.size or not np.isfinite(integrated_from_segments(self.fg, SAMPLE_RATE)):
+            return 1.0           # nothing audible in the foreground: leave it be
+        lo, hi = -60.0, 60.0
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            if self.loudness(10 ** (mid / 20)) < target:
+                lo = mid
+            else:
+                hi = mid
+        cands = [10 ** (lo / 20), 10 ** (hi / 20)]
+        return min(cands, key=lambda g: abs(self.loudness(g) - target))
+
+    def correct(self, gain: float, measured_segments: np.ndarray) -> None:
+        """Replace the predicted bed by what a real pass measured (minus the foreground's share)."""
+        n = min(self.fg.size, measured_segments.size)
+        self.fg = self.fg[:n]
+        self.bed = np.maximum(measured_segments[:n] - gain * gain * self.fg, 0.0)
+
+
+def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessModel:
+    """Pass 1: measure the foreground (mono, sparse, cheap) and predict the bed.
+
+    The bed is not rendered here: a minute of it is measured once, and its 100 ms
+    segment energies, cycled along the practice and scaled by the bed's gain
+    envelope (level, ducking, fades), stand in for it. Energies of independent
+    stems add, so the mix's loudness for a foreground gain g is that of
+    g**2 * foreground + bed.
+    """
+    from .loudness import LoudnessMeter
+
+    meter = LoudnessMeter(SAMPLE_RATE, 1, true_peak=False)
+    for chunk in mixer.foreground():
+        meter.feed(chunk)
+        if progress:
+            progress.advance()
+    fg = meter.segment_energies() * mixer.channels      # the mono foreground sits in every channel
+    bed = np.zeros_like(fg)
+    if mixer.bed is not None and fg.size:
+        probe = make_bed(p)
+        k = LoudnessMeter(SAMPLE_RATE, 2, true_peak=False)
+        k.feed(probe.render(0, min(BED_PROBE, p.timeline.frames)))
+        e = k.segment_energies()
+        if e.size:
+            unit = np.resize(e, fg.size)                 # the probe's own spread of levels, cycled
+            pos = np.arange(fg.size * SEGMENT, dtype=np.float64)[:: SEGMENT // 10] + SEGMENT // 20
+            env = mixer.bed_envelope(pos) * mixer.edge_envelope(pos)
+            bed = (env.reshape(fg.size, 10) ** 2).mean(axis=1) * unit
+    return LoudnessModel(fg, bed)
 
 
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
