@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .errors import MeditateError, ProfileError
+from .errors import AudioError, MeditateError, ProfileError
 from .files import write_text_atomic
 from .profiles import VoiceProfile, load_profile
 from .progress import Progress
@@ -141,12 +141,13 @@ def make_bed(p: Prepared):
         return None
     try:
         return _make(s.ambience, rate=SAMPLE_RATE, base_dir=p.script.path.resolve().parent)
-    except MeditateError as e:
-        if e.path is None:
-            e.path = str(p.script.path)
-        if e.line is None:
-            e.line = p.script.lines.get("ambience")
-        raise
+    except (MeditateError, ValueError) as e:
+        # name the script and its ambience line; the bed file, if any, is in the message
+        msg = getattr(e, "message", str(e))
+        bed_file = getattr(e, "path", None)
+        if bed_file and bed_file != str(p.script.path):
+            msg = f"ambience {s.ambience!r} ({bed_file}): {msg}"
+        raise AudioError(msg, str(p.script.path), p.script.lines.get("ambience"))
 
 
 def make_mixer(p: Prepared, bed=None):
