@@ -16,8 +16,8 @@ from .audio import SAMPLE_RATE
 from .timeline import Timeline
 
 CHUNK = 65536
-GLIDE_GAIN = 0.35       # the breath glide sits well under the voice (about -26 dBFS RMS)
-CHIME_GAIN = 0.45
+GLIDE_GAIN = 0.15       # the breath glide sits well under the voice (about -31 dBFS RMS vs speech at -20)
+CHIME_GAIN = 0.3
 BELL_GAIN = 0.8         # bell peak about -8 dBFS before mastering
 SPOKEN_CUE_GAIN = 0.9
 DUCK_DB = -10.0         # how far the bed dips under speech

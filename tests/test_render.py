@@ -122,3 +122,46 @@ def test_voice_switch_changes_the_pace(write_script, tmp_path):
     a = prepare(fast, RenderOptions()).timeline.duration
     b = prepare(slow, RenderOptions()).timeline.duration
     assert b > a * 1.1
+
+
+@pytest.mark.espeak
+def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
+    """The real offline voice, through the whole pipeline, to an MP3 with tags and a transcript."""
+    p = write_script("""
+        # Arriving
+        [bell]
+        Hello {{ name }}. You might let your eyes close, or keep them softly open.
+        [pause 2s]
+        If it feels right, notice the breath, just as it is.
+        [breathe soothing x2]
+        # Returning
+        And when you are ready, you might open your eyes, {{ name }}.
+        """, front="title: Real voice\nauthor: Test\nvariables:\n  name: friend\nambience: pink\nambience_level: -34")
+    out = tmp_path / "real.mp3"
+    r = CliRunner().invoke(cli, ["render", str(p), "-o", str(out), "--var", "name=Sam", "-q"])
+    assert r.exit_code == 0, r.output
+    assert r.output == ""                         # nothing from pyttsx3 or espeak reaches stdout
+    assert "Audio saved" not in capfd.readouterr().out
+    from generator.encode import decode
+    from generator.render import RenderOptions, prepare
+
+    x = decode(out).samples
+    tl = prepare(p, RenderOptions(variables={"name": "Sam"})).timeline
+    assert x.shape[0] / SR == pytest.approx(tl.duration, abs=0.005)
+    speech = [e for e in tl.entries if e.kind == "speech"]
+    assert len(speech) == 3
+    # espeak at 132 wpm: 13 words take roughly 4-9 s
+    assert 3.0 < speech[0].length / SR < 10.0
+    # the voice is there, well above the bed, where the timeline says
+    mono = x.mean(axis=1)
+    first = speech[0]                              # followed by a 2 s pause: only the bed plays there
+    assert rms(mono[first.start:first.end]) > 10 * rms(mono[first.end + SR // 2: first.end + int(1.5 * SR)])
+    glide = next(e for e in tl.entries if e.kind == "breathe")
+    assert rms(mono[first.start:first.end]) > 2 * rms(mono[glide.start:glide.end])   # the tone sits under the voice
+    vtt = out.with_suffix(".vtt").read_text(encoding="utf-8")
+    assert "Hello Sam." in vtt and "NOTE Chapter: Returning" in vtt
+    from mutagen.id3 import ID3
+
+    tags = ID3(out)
+    assert str(tags["TIT2"]) == "Real voice"
+    assert [str(c.sub_frames["TIT2"]) for c in tags.getall("CHAP")] == ["Arriving", "Returning"]
