@@ -402,7 +402,8 @@ class LoudnessMeter:
         if n == 0:
             return
         # peaks
-        self._sample_peak = max(self._sample_peak, float(np.max(np.abs(x))))
+        chunk_peak = self._sample_peak_chunk(x)
+        self._sample_peak = max(self._sample_peak, chunk_peak)
         if self.measures_true_peak:
             ext = np.concatenate([self._tp_tail, x], axis=0)
             # only positions that could raise the reported max(true peak, sample peak)
@@ -410,9 +411,14 @@ class LoudnessMeter:
             known = max(self._tp_peak, self._sample_peak)
             self._tp_peak = max(self._tp_peak, max_interpolated_peak(ext, known, exact=self._exact_tp))
             self._tp_tail = ext[-(TP_TAPS - 1):]
-        # loudness
-        y, self._zi = sosfilt(self._sos, x, axis=0, zi=self._zi)
-        e = (y * y) @ self._w  # weighted energy per sample
+        # loudness (silence after the filter has settled contributes exactly nothing: skip the filter;
+        # pauses without a bed are most of a practice's analysis pass)
+        if chunk_peak == 0.0 and not np.any(np.abs(self._zi) > 1e-15):
+            e = np.zeros(n)
+            self._zi[:] = 0.0
+        else:
+            y, self._zi = sosfilt(self._sos, x, axis=0, zi=self._zi)
+            e = (y * y) @ self._w  # weighted energy per sample
         start = self._pos
         end = start + n
         k = len(self._seg_sums)
@@ -435,6 +441,10 @@ class LoudnessMeter:
         else:
             self._seg_acc += float(e.sum())
         self._pos = end
+
+    @staticmethod
+    def _sample_peak_chunk(x: np.ndarray) -> float:
+        return float(np.max(np.abs(x))) if x.size else 0.0
 
     # -- results -----------------------------------------------------------------
     @property

@@ -26,6 +26,7 @@ DUCK_RELEASE = 1.2      # seconds: and comes back up over this long after it
 BED_FADE_IN = 4.0
 BED_FADE_OUT = 5.0
 EDGE_FADE = 0.05        # the whole mix: click-free first and last samples
+ENV_STEP = 32          # samples between computed points of the bed's gain envelope
 GROUP_SECONDS = 60      # breath tones are synthesized a minute of whole cycles at a time
 
 
@@ -136,6 +137,20 @@ class Mixer:
         f = self._fade_at(pos, BED_FADE_IN, BED_FADE_OUT)
         return g if f is None else g * f
 
+    def _bed_envelope_chunk(self, a: int, b: int):
+        """The bed gain over [a, b): a constant far from speech and fades, else the smooth envelope
+        computed every ENV_STEP samples and interpolated (its ramps last hundreds of ms)."""
+        att, rel = DUCK_ATTACK * self.rate, DUCK_RELEASE * self.rate
+        frames = self.timeline.frames
+        near_fade = a < BED_FADE_IN * self.rate or b > frames - BED_FADE_OUT * self.rate
+        lo = int(np.searchsorted(self._span_ends, a - rel, side="left")) if self.speech_spans else 0
+        hi = int(np.searchsorted(self._span_starts, b + att, side="right")) if self.speech_spans else 0
+        if not near_fade and hi <= lo:
+            return np.float32(self.bed_gain)
+        coarse = np.arange(a, b + ENV_STEP, ENV_STEP, dtype=np.float64)
+        env = self.bed_envelope(coarse)
+        return np.interp(np.arange(a, b, dtype=np.float64), coarse, env).astype(np.float32)
+
     def _fade_at(self, pos: np.ndarray, seconds_in: float, seconds_out: float) -> np.ndarray | None:
         frames = self.timeline.frames
         fin, fout = int(seconds_in * self.rate), int(seconds_out * self.rate)
@@ -163,18 +178,20 @@ class Mixer:
     def chunks(self, size: int = CHUNK, fg_gain: float = 1.0) -> Iterator[np.ndarray]:
         """The full mix: the foreground times ``fg_gain`` plus the bed at its own level."""
         g = np.float32(fg_gain)
+        edge_n = int(EDGE_FADE * self.rate)
         for a, b, fg in self._foreground_chunks(size):
-            pos = np.arange(a, b, dtype=np.float64)
             if fg_gain != 1.0:
                 fg *= g
             if self.bed is None:
                 out = fg if self.channels == 1 else np.repeat(fg[:, None], self.channels, axis=1)
             else:
                 bed = self.bed.render(a, b - a)
-                out = bed * self.bed_envelope(pos).astype(np.float32)[:, None] + fg[:, None]
-            edge = self._fade_at(pos, EDGE_FADE, EDGE_FADE)
-            if edge is not None:
-                out = out * (edge[:, None] if out.ndim == 2 else edge).astype(np.float32)
+                env = self._bed_envelope_chunk(a, b)
+                out = bed * (env[:, None] if isinstance(env, np.ndarray) else env) + fg[:, None]
+            if a < edge_n or b > self.timeline.frames - edge_n:
+                edge = self._fade_at(np.arange(a, b, dtype=np.float64), EDGE_FADE, EDGE_FADE)
+                if edge is not None:
+                    out = out * (edge[:, None] if out.ndim == 2 else edge).astype(np.float32)
             yield out.astype(np.float32, copy=False)
 
     def _foreground_chunks(self, size: int):

@@ -190,3 +190,20 @@ def test_segment_energies_combine_stems():
     mixed = _meter((g * voice + bed).astype(np.float32)).integrated_lufs()
     assert integrated_from_segments(g * g * sv + sb, FS) == pytest.approx(mixed, abs=1e-5)
     assert integrated_from_segments(sv, FS) == pytest.approx(_meter(voice).integrated_lufs(), abs=0)
+
+
+def test_silence_fast_path_gives_the_same_energies():
+    """Long digital silence skips the K-filter once its state has settled: same segments, same loudness."""
+    rng = np.random.default_rng(3)
+    x = np.zeros(44100 * 20, dtype=np.float32)
+    x[44100 * 2: 44100 * 5] = 0.1 * rng.standard_normal(44100 * 3)
+    x[44100 * 12: 44100 * 13] = 0.2 * rng.standard_normal(44100)
+    fast = LoudnessMeter(44100, 1, true_peak=False)
+    for i in range(0, x.size, 65536):
+        fast.feed(x[i:i + 65536])
+    from scipy.signal import sosfilt
+
+    from generator.loudness import k_weighting_sos
+    y = sosfilt(k_weighting_sos(44100), x.astype(np.float64))
+    e = (y * y)[: (x.size // 4410) * 4410].reshape(-1, 4410).sum(axis=1)
+    np.testing.assert_allclose(fast.segment_energies(), e, rtol=1e-9, atol=1e-20)
