@@ -27,7 +27,8 @@ BED_FADE_IN = 4.0
 BED_FADE_OUT = 5.0
 EDGE_FADE = 0.05        # the whole mix: click-free first and last samples
 ENV_STEP = 32          # samples between computed points of the bed's gain envelope
-GROUP_SECONDS = 60      # breath tones are synthesized a minute of whole cycles at a time
+GROUP_SECONDS = 20      # breath chimes are synthesized 20 s of whole cycles at a time
+GLIDE_WINDOW = 10       # seconds of breath glide synthesized at a time
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Mixer:
         self.bed = bed
         self.bed_gain = 10 ** ((bed_gain_db + 20.0) / 20.0)   # beds are made at -20 dBFS RMS
         self._tones: OrderedDict = OrderedDict()
+        self._glide_phase: dict = {}
         self.events = sorted(self._events(timeline, breath_cues, bell, cue_clips or {}), key=lambda e: e.start)
         self.speech_spans = sorted((e.start, e.end) for e in self.events if e.key == "speech")
         self._span_starts = np.array([s for s, _ in self.speech_spans], dtype=np.int64)
@@ -76,17 +78,22 @@ class Mixer:
                 for s in e.strikes:
                     out.append(Event(s, n, lambda b=bell: sounds.bell(b, rate), BELL_GAIN, ("bell", bell)))
             elif e.kind == "breathe" and breath_cues != "none":
-                if breath_cues in ("glide", "chime"):
-                    # consecutive cycles share one tone (continuous across the turn of the breath),
-                    # in groups of at most a minute so memory stays small for long cues
-                    make = sounds.breath_glide if breath_cues == "glide" else sounds.breath_chime
-                    gain = GLIDE_GAIN if breath_cues == "glide" else CHIME_GAIN
+                if breath_cues == "glide":
+                    # one continuous tone over the whole cue, made a window at a time (the oscillator
+                    # phase is carried from window to window, see _materialize)
+                    rel = tuple((name, n) for name, _s, n in e.phases)
+                    win = int(GLIDE_WINDOW * rate)
+                    for w, a in enumerate(range(0, e.length, win)):
+                        n = min(win, e.length - a)
+                        out.append(Event(e.start + a, n, None, GLIDE_GAIN, ("glide", id(e), w, rel, a, n)))
+                elif breath_cues == "chime":
+                    # chimes are short notes at phase starts: runs of whole cycles can be made apart
                     for group in _groups(e.phases, e.cycles, GROUP_SECONDS * rate):
                         start = group[0][1]
                         rel = tuple((name, n) for name, _s, n in group)
                         length = sum(n for _, n in rel)
-                        out.append(Event(start, length, lambda r=rel, f=make: f(list(r), rate), gain,
-                                         (breath_cues, rel)))
+                        out.append(Event(start, length, lambda r=rel: sounds.breath_chime(list(r), rate),
+                                         CHIME_GAIN, ("chime", rel)))
                 elif breath_cues == "spoken":
                     for name, s, n in e.phases:
                         clip = cue_clips.get((e.voice.name if e.voice else None, name))
@@ -110,6 +117,14 @@ class Mixer:
     def _materialize(self, ev: Event) -> np.ndarray:
         if ev.key == "speech" or ev.key is None:
             return ev.make()
+        if ev.key[0] == "glide":
+            from .sounds import glide_window
+
+            _, cue, w, rel, a, n = ev.key
+            phase = self._glide_phase.get((cue, w), 0.0)
+            data, self._glide_phase[(cue, w + 1)] = glide_window(rel, a, n, phase, self.rate)
+            self._glide_phase.pop((cue, w), None)
+            return data
         return self._tone(ev.key, ev.make)
 
     # ------------------------------------------------------------ envelopes
@@ -196,6 +211,7 @@ class Mixer:
 
     def _foreground_chunks(self, size: int):
         frames = self.timeline.frames
+        self._glide_phase = {}
         events, idx = self.events, 0
         active: list[tuple[Event, np.ndarray]] = []
         for a in range(0, frames, size):

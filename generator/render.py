@@ -191,8 +191,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
                                    retry_if_off=opts.loudness if attempt == 0 else None)
                 break
             except _OffTarget as off:
-                model.correct(gain, off.segments)
-                gain = model.solve(opts.loudness)
+                gain *= 10 ** ((opts.loudness - off.measured) / 20)   # what the limiter and gate took
+
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
@@ -202,8 +202,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
 
 
 class _OffTarget(Exception):
-    def __init__(self, segments):
-        self.segments = segments
+    def __init__(self, measured: float):
+        self.measured = measured
 
 
 def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
@@ -228,7 +228,7 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
             check.feed(y)
         measured = check.integrated_lufs()
         if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
-            raise _OffTarget(check.segment_energies())   # the encoder's temporary file is removed
+            raise _OffTarget(measured)      # the encoder's temporary file is removed
     return measured
 
 
@@ -260,12 +260,6 @@ class LoudnessModel:
         cands = [10 ** (lo / 20), 10 ** (hi / 20)]
         return min(cands, key=lambda g: abs(self.loudness(g) - target))
 
-    def correct(self, gain: float, measured_segments: np.ndarray) -> None:
-        """Replace the predicted bed by what a real pass measured (minus the foreground's share)."""
-        n = min(self.fg.size, measured_segments.size)
-        self.fg = self.fg[:n]
-        self.bed = np.maximum(measured_segments[:n] - gain * gain * self.fg, 0.0)
-
 
 def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessModel:
     """Pass 1: measure the foreground (mono, sparse, cheap) and predict the bed.
@@ -288,11 +282,12 @@ def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessMod
     if mixer.bed is not None and fg.size:
         probe = make_bed(p)
         k = LoudnessMeter(SAMPLE_RATE, 2, true_peak=False)
-        k.feed(probe.render(0, min(BED_PROBE, p.timeline.frames)))
+        for a in range(0, min(BED_PROBE, p.timeline.frames), CHUNK):
+            k.feed(probe.render(a, min(CHUNK, BED_PROBE - a)))
         e = k.segment_energies()
         if e.size:
             unit = np.resize(e, fg.size)                 # the probe's own spread of levels, cycled
-            pos = np.arange(fg.size * SEGMENT, dtype=np.float64)[:: SEGMENT // 10] + SEGMENT // 20
+            pos = np.arange(SEGMENT // 20, fg.size * SEGMENT, SEGMENT // 10, dtype=np.float64)
             env = mixer.bed_envelope(pos) * mixer.edge_envelope(pos)
             bed = (env.reshape(fg.size, 10) ** 2).mean(axis=1) * unit
     return LoudnessModel(fg, bed)

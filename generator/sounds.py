@@ -151,42 +151,70 @@ def breath_glide(phases: Sequence[Tuple[str, int]], rate: int = SAMPLE_RATE) -> 
     ends, so the output has no discontinuity anywhere.
     """
     ph = _check_phases(phases)
-    total = sum(n for _, n in ph)
-    if total == 0:
-        return np.zeros(0, dtype=np.float32)
-    pos = np.empty(total)  # 0 = bottom pitch, 1 = top pitch
-    level = np.empty(total)
-    bounds = []  # (sample index, level before, level after, len before, len after)
-    p, i, prev = 0.0, 0, None
-    for name, n in ph:
-        if n == 0:
-            continue
-        lv = GLIDE_HOLD_LEVEL if name == "hold" else 1.0
-        if name == "hold":
-            pos[i:i + n] = p
-        else:
-            target = 1.0 if name == "in" else 0.0
-            pos[i:i + n] = p + (target - p) * _raised_cosine(n)
-            p = target
-        level[i:i + n] = lv
-        if prev is not None and prev[0] != lv:
-            bounds.append((i, prev[0], lv, prev[1], n))
-        prev = (lv, n)
-        i += n
-    # short raised-cosine level ramps centred on the boundaries (never wider than half a phase)
+    return glide_window(ph, 0, sum(n for _, n in ph), 0.0, rate)[0]
+
+
+def glide_window(phases: Sequence[Tuple[str, int]], start: int, n: int, phase0: float,
+                 rate: int = SAMPLE_RATE) -> Tuple[np.ndarray, float]:
+    """Samples ``[start, start + n)`` of the glide over the whole cue ``phases``, and the
+    oscillator phase after them.
+
+    Consecutive windows chained by their phases join exactly as one call would, so a
+    long breathing cue can be made a few seconds at a time in little memory.
+    """
+    ph = [(name, int(k)) for name, k in phases if int(k) > 0]
+    total = sum(k for _, k in ph)
+    end = min(start + n, total)
+    if end <= start:
+        return np.zeros(max(0, n), dtype=np.float32), phase0
+    idx = np.arange(start, end)
+    pos = np.empty(end - start)
+    level = np.empty(end - start)
     ramp = int(round(_GLIDE_LEVEL_RAMP * rate))
-    for b, a, c, nb, na in bounds:
-        h = min(ramp // 2, nb // 2, na // 2)
-        if h > 0:
-            level[b - h:b + h] = a + (c - a) * _raised_cosine(2 * h)
+    p, off, prev = 0.0, 0, None
+    for j, (name, k) in enumerate(ph):
+        lv = GLIDE_HOLD_LEVEL if name == "hold" else 1.0
+        a, b = max(off, start), min(off + k, end)
+        if a < b:
+            sl = slice(a - start, b - start)
+            local = np.arange(a - off, b - off)
+            if name == "hold":
+                pos[sl] = p
+            else:
+                target = 1.0 if name == "in" else 0.0
+                pos[sl] = p + (target - p) * (0.5 - 0.5 * np.cos(np.pi * local / k))
+            level[sl] = lv
+        if name != "hold":
+            p = 1.0 if name == "in" else 0.0
+        # the level ramp centred on the boundary with the previous phase
+        if prev is not None and prev[0] != lv:
+            h = min(ramp // 2, prev[1] // 2, k // 2)
+            ra, rb = max(off - h, start), min(off + h, end)
+            if h > 0 and ra < rb:
+                u = np.arange(ra - (off - h), rb - (off - h))
+                level[ra - start:rb - start] = prev[0] + (lv - prev[0]) * (0.5 - 0.5 * np.cos(np.pi * u / (2 * h)))
+        prev = (lv, k)
+        off += k
     freq = GLIDE_LOW * (GLIDE_HIGH / GLIDE_LOW) ** pos
-    phase = np.empty(total)
-    phase[0] = 0.0
-    np.cumsum(freq[:-1] * (2 * np.pi / rate), out=phase[1:])
-    wave = sum(a * np.sin(h * phase) for h, a in _GLIDE_HARMONICS)
-    out = wave * level * (GLIDE_PEAK / _GLIDE_WAVE_PEAK)
-    _ramp_edges(out, rate, _GLIDE_FADE_IN, _GLIDE_FADE_OUT)
-    return out.astype(np.float32)
+    step = freq * (2 * np.pi / rate)
+    phase = np.empty(end - start)
+    phase[0] = phase0
+    np.cumsum(step[:-1], out=phase[1:])
+    phase[1:] += phase0
+    end_phase = float((phase0 + step.sum()) % (2 * np.pi))
+    out = sum(a * np.sin(h * phase) for h, a in _GLIDE_HARMONICS) * level * (GLIDE_PEAK / _GLIDE_WAVE_PEAK)
+    # the cue's own fade in and out, at its absolute ends
+    fi = min(int(round(_GLIDE_FADE_IN * rate)), total // 2)
+    fo = min(int(round(_GLIDE_FADE_OUT * rate)), total // 2)
+    if fi > 0 and start < fi:
+        m = idx < fi
+        out[m] *= 0.5 - 0.5 * np.cos(np.pi * idx[m] / fi)
+    if fo > 0 and end > total - fo:
+        m = idx >= total - fo
+        out[m] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(fo) / fo))[::-1][idx[m] - (total - fo)]
+    if end - start < n:
+        out = np.concatenate([out, np.zeros(n - (end - start))])
+    return out.astype(np.float32), end_phase
 
 
 # chime notes (A major): in = E5, hold = C#5 (softer), out = B4 then A4

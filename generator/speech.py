@@ -19,10 +19,12 @@ import numpy as np
 from .audio import SAMPLE_RATE, Audio, fade_edges
 from .profiles import VoiceProfile
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 SPEECH_RMS_DBFS = -20.0     # every clip is levelled to this, times the profile's volume
 TRIM_DB = -45.0             # below this (relative to the clip's peak) counts as silence
 EDGE_PAD = 0.04             # seconds of room kept before and after the voice
+SPEECH_CREST_DB = 11.0      # true peaks held this far above the clip's RMS: a speech-friendly ceiling
+                            # that keeps the master limiter (and its loudness loss) out of the way
 
 
 def cache_dir() -> Path:
@@ -72,8 +74,16 @@ def finish_clip(audio: Audio, volume: float = 1.0) -> np.ndarray:
         level = np.sqrt(np.mean(y.astype(np.float64) ** 2))
         if level > 0:
             y = y * (10 ** (SPEECH_RMS_DBFS / 20) * volume / level)
+            y = _limit(y, SPEECH_RMS_DBFS + 20 * np.log10(volume) + SPEECH_CREST_DB)
         y = np.clip(y, -0.98, 0.98)
     return fade_edges(y.astype(np.float32), SAMPLE_RATE, ms=8.0)
+
+
+def _limit(y: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
+    from .master import Limiter
+
+    lim = Limiter(SAMPLE_RATE, 1, ceiling_dbtp=min(ceiling_dbtp, -1.0), release_ms=120.0)
+    return np.concatenate([lim.process(y), lim.flush()]).astype(np.float32)
 
 
 class SpeechStore:
