@@ -202,7 +202,13 @@ def glide_window(phases: Sequence[Tuple[str, int]], start: int, n: int, phase0: 
     np.cumsum(step[:-1], out=phase[1:])
     phase[1:] += phase0
     end_phase = float((phase0 + step.sum()) % (2 * np.pi))
-    out = sum(a * np.sin(h * phase) for h, a in _GLIDE_HARMONICS) * level * (GLIDE_PEAK / _GLIDE_WAVE_PEAK)
+    # sin(2x) = 2 sin x cos x and sin(3x) = sin x (3 - 4 sin^2 x): one sine and one cosine, in float32
+    # on the phase wrapped to [0, 2 pi) (float64 until then, so an hour-long cue keeps its pitch exact)
+    x = np.mod(phase, 2 * np.pi).astype(np.float32)
+    sn, cs = np.sin(x), np.cos(x)
+    (h1, a1), (h2, a2), (h3, a3) = _GLIDE_HARMONICS
+    wave = a1 * sn + a2 * 2 * sn * cs + a3 * sn * (3 - 4 * sn * sn)
+    out = wave * (level * (GLIDE_PEAK / _GLIDE_WAVE_PEAK)).astype(np.float32)
     # the cue's own fade in and out, at its absolute ends
     fi = min(int(round(_GLIDE_FADE_IN * rate)), total // 2)
     fo = min(int(round(_GLIDE_FADE_OUT * rate)), total // 2)
