@@ -78,7 +78,7 @@ def cli():
 @click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
 @click.option("--loudness", type=click.FloatRange(-40, -5), default=-16.0, show_default=True,
               help="Integrated loudness target in LUFS.")
-@click.option("--bitrate", type=click.IntRange(32, 320), help="MP3 bitrate in kbit/s (default 64 mono, 128 stereo).")
+@click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
 @click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def render(script, out, variables, length, voice, ambience, loudness, bitrate, no_cache, quiet):

@@ -50,7 +50,7 @@ def _raised(x: np.ndarray) -> np.ndarray:
 
 class Mixer:
     def __init__(self, timeline: Timeline, *, breath_cues: str = "glide", bell: str = "bowl",
-                 cue_clips: dict | None = None, bed=None, bed_gain_db: float = -28.0, channels: int = 1,
+                 cue_clips: dict | None = None, bed=None, bed_gain_db: float = -34.0, channels: int = 1,
                  rate: int = SAMPLE_RATE):
         self.timeline = timeline
         self.rate = rate

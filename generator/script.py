@@ -107,7 +107,7 @@ class Settings:
     length: float | None = None
     voice: str = "gentle"
     ambience: str = "none"
-    ambience_level: float = -28.0
+    ambience_level: float = -34.0
     breath_cues: str = "glide"
     bell: str = "bowl"
     language: str | None = None
@@ -232,7 +232,7 @@ def parse_settings(src: Source) -> Settings:
     if meta.get("ambience_level") is not None:
         v = meta["ambience_level"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not -80 <= v <= 0:
-            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -28)")
+            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -34)")
         s.ambience_level = float(v)
     variables = meta.get("variables")
     if variables is not None:

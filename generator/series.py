@@ -155,7 +155,7 @@ def load_series(path) -> Series:
     if "ambience_level" in top:
         v = _scalar(top["ambience_level"])
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not -80 <= v <= 0:
-            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -28)")
+            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -34)")
         series.ambience_level = float(v)
     if "variables" in top:
         series.variables = _variables(top["variables"], shown, lines["variables"])

@@ -10,6 +10,7 @@ import pytest
 
 from generator import encode as encode_mod
 from generator.audio import to_int16
+from generator.loudness import measure
 from generator.encode import Encoder, decode, encode
 from generator.audio import Audio
 from generator.errors import AudioError
@@ -37,13 +38,25 @@ def test_wav_round_trip_is_exact(tmp_path, channels):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_default_vbr_keeps_length_and_loudness(tmp_path, channels):
+    """Without --bitrate, LAME VBR: the decoded file keeps the input's length and loudness."""
+    x = speech_like(12.0, channels, seed=5, level=0.2)
+    path = tmp_path / "v.mp3"
+    with Encoder(path, channels=channels) as enc:
+        feed_in_chunks(enc.write, x, [FS // 2])
+    a = decode(path)
+    assert a.channels == channels and abs(a.frames - x.shape[0]) / FS <= 0.03
+    assert measure(a.samples[: x.shape[0]])[0] == pytest.approx(measure(x)[0], abs=0.15)
+
+
 @pytest.mark.parametrize("channels,kbps", [(1, 64), (2, 128)])
 def test_mp3_duration_channels_and_bitrate(tmp_path, channels, kbps):
     from mutagen.mp3 import MP3
 
     x = speech_like(6.0, channels, seed=7, level=0.2)
     path = tmp_path / "out.mp3"
-    with Encoder(path, channels=channels) as enc:
+    with Encoder(path, channels=channels, bitrate_kbps=kbps) as enc:
         feed_in_chunks(enc.write, x, [FS // 3, 17])
     info = MP3(str(path)).info
     assert info.bitrate == pytest.approx(kbps * 1000, rel=0.01)  # mutagen derives it from the Xing header
