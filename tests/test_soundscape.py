@@ -147,3 +147,10 @@ def test_user_bed_file_loops_under_the_practice(write_script, tmp_path):
     r = CliRunner().invoke(cli, ["render", str(bad), "-o", str(tmp_path / "b.wav")])
     assert r.exit_code == 1 and r.output.startswith(f"Error: {bad}:") and "missing.wav" in r.output
     assert not (tmp_path / "b.wav").exists()
+
+
+def test_ambience_overrides_on_the_command_line(spoken, tmp_path):
+    x = render(spoken, tmp_path / "o.wav", "--ambience", "brown", "--ambience-level", "-40")
+    assert db(x[5 * SR: 7 * SR, 0]) == pytest.approx(-40, abs=0.7)
+    y = render(spoken, tmp_path / "n.wav", "--ambience", "none")
+    assert y.ndim == 1 and np.all(y[: 7 * SR] == 0)        # no bed: mono, silent pauses
