@@ -103,7 +103,7 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
 @click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @var_option
 def check(scripts, variables):
-    """Validate SCRIPTs: silent on success, one Error: line per bad script otherwise."""
+    """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
     from .render import RenderOptions, _profile_loader, load
     from .script import read_source
     from .timeline import voice_for_items
@@ -112,6 +112,11 @@ def check(scripts, variables):
     failed = 0
     for path in scripts:
         try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                from .series import load_series
+
+                load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
+                continue
             src = read_source(path)
             # required variables without a value get a placeholder: check the template, not the data
             declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}

@@ -22,8 +22,8 @@ def test_there_is_a_real_library():
     assert SERIES
 
 
-def test_check_passes_on_every_script():
-    r = CliRunner().invoke(cli, ["check", *map(str, SCRIPTS)])
+def test_check_passes_on_every_script_and_series():
+    r = CliRunner().invoke(cli, ["check", *map(str, SCRIPTS), *map(str, SERIES)])
     assert r.exit_code == 0, r.output
 
 
