@@ -6,7 +6,7 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,13 @@ def _profile_loader(script: Script):
     def load(name: str, line: int | None) -> VoiceProfile:
         if name not in cache:
             try:
-                cache[name] = load_profile(name, extra)
+                prof = load_profile(name, extra)
+                lang = script.settings.language
+                if lang and prof.engine == "espeak":
+                    # the script's language replaces the voice's, keeping its variant (en-us+f3 -> de+f3)
+                    variant = prof.voice.partition("+")[2]
+                    prof = replace(prof, voice=lang + ("+" + variant if variant else ""), language=lang)
+                cache[name] = prof
             except ProfileError as e:
                 if e.path:      # the profile file itself is broken: point at it
                     raise

@@ -99,3 +99,9 @@ def test_front_matter_length_is_the_default_target(write_script):
     p = write_script("[pause 1m-3m]\n[bell]\n", length="2m30s")
     assert abs(plan(p).duration - 150) <= 0.5
     assert abs(plan(p, length=100).duration - 100) <= 0.5
+
+
+def test_language_replaces_the_espeak_voice_keeping_its_variant(write_script):
+    p = write_script("Atme ruhig ein und aus.\n[voice slow]\nUnd noch einmal.\n", language="de")
+    voices = [e.voice.voice for e in plan(p).entries if e.kind == "speech"]
+    assert voices == ["de+f3", "de+f3"]
