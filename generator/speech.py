@@ -83,7 +83,15 @@ def _limit(y: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
     from .master import Limiter
 
     lim = Limiter(SAMPLE_RATE, 1, ceiling_dbtp=min(ceiling_dbtp, -1.0), release_ms=120.0)
-    return np.concatenate([lim.process(y), lim.flush()]).astype(np.float32)
+    out = np.empty_like(y)
+    pos = 0
+    for a in range(0, y.shape[0], 65536):          # in slices: a long paragraph stays small in memory
+        part = lim.process(y[a:a + 65536])
+        out[pos:pos + part.shape[0]] = part
+        pos += part.shape[0]
+    tail = lim.flush()
+    out[pos:pos + tail.shape[0]] = tail
+    return out
 
 
 class SpeechStore:
