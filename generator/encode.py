@@ -23,6 +23,8 @@ All float->int16 conversion goes through :func:`generator.audio.to_int16`.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import re
 import subprocess
 import tempfile
@@ -37,6 +39,42 @@ from .ffmpeg import ffmpeg_exe
 
 SUPPORTED = (".mp3", ".wav")
 VBR_QUALITY = {1: 5, 2: 4}    # LAME -V: about 70-90 kbit/s mono speech, 130-170 stereo with a bed
+
+
+class _Feeder:
+    """Writes queued chunks to a pipe on its own thread (a pipe write releases the GIL)."""
+
+    def __init__(self, pipe, depth: int = 8):
+        self.pipe = pipe
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, name="ffmpeg-feeder", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self.q.get()
+            if data is None:
+                return
+            if self.failed:
+                continue          # keep draining so put() never blocks forever
+            try:
+                self.pipe.write(data)
+            except (BrokenPipeError, OSError, ValueError):
+                self.failed = True
+
+    def put(self, data: bytes) -> bool:
+        if self.failed:
+            return False
+        self.q.put(data)
+        return not self.failed
+
+    def finish(self) -> bool:
+        """Wait until everything queued is written (or failed); True if all of it was."""
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
+        return not self.failed
 
 
 def _last_line(text: str, default: str) -> str:
@@ -64,6 +102,7 @@ class Encoder:
         self.bitrate_kbps = int(bitrate_kbps) if bitrate_kbps else None
         self.frames_written = 0
         self.finalize = finalize  # called with the finished temporary file before the rename (e.g. tagging)
+        self._feeder = None
         self._closed = False
         self._proc = None
         self._err = None
@@ -133,11 +172,13 @@ class Encoder:
         if self._wav is not None:
             self._wav.writeframes(data)
         else:
-            try:
-                self._proc.stdin.write(data)
-            except (BrokenPipeError, OSError) as e:
+            # a feeder thread writes to ffmpeg, so mixing the next chunk overlaps encoding this one
+            # (a blocking pipe write would otherwise take turns with the mixer on the two cores)
+            if self._feeder is None:
+                self._feeder = _Feeder(self._proc.stdin)
+            if not self._feeder.put(data):
                 self._proc.wait()
-                raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path) from e
+                raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path)
         self.frames_written += a.shape[0]
 
     def close(self) -> None:
@@ -152,11 +193,14 @@ class Encoder:
                 if self.frames_written == 0:
                     # ffmpeg would produce a header-only file that no player can open
                     raise AudioError("no audio was written; refusing to create an empty MP3", path=self.out_path)
+                fed = self._feeder.finish() if self._feeder is not None else True
                 try:
                     self._proc.stdin.close()
                 except (BrokenPipeError, OSError):
                     pass
                 rc = self._proc.wait()
+                if not fed and rc == 0:
+                    raise AudioError("could not write to ffmpeg", path=self.out_path)
                 if rc != 0:
                     raise AudioError(f"ffmpeg failed while encoding: {self._ffmpeg_error()}", path=self.out_path)
             os.chmod(self.tmp_path, default_mode())
@@ -184,12 +228,16 @@ class Encoder:
                 pass
             self._wav = None
         if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._feeder is not None:
+            self._feeder.finish()          # its write fails on the dead pipe; it stops
+            self._feeder = None
+        if self._proc is not None:
             try:
                 self._proc.stdin.close()
             except Exception:
                 pass
-            self._proc.kill()
-            self._proc.wait()
         try:
             os.unlink(self.tmp_path)
         except FileNotFoundError:

@@ -267,6 +267,26 @@ class LoudnessModel:
         return min(cands, key=lambda g: abs(self.loudness(g) - target))
 
 
+_PROBES: dict = {}
+
+
+def _bed_probe(p: Prepared, frames: int) -> np.ndarray:
+    """Segment energies of the bed's first ``frames`` samples at unit gain (kept per process:
+    a batch renders the same bed many times)."""
+    from .loudness import LoudnessMeter
+
+    amb = p.script.settings.ambience
+    src = p.script.path.resolve().parent / amb
+    key = (amb, frames, src.stat().st_mtime_ns if src.is_file() else None, str(src))
+    if key not in _PROBES:
+        probe = make_bed(p)
+        k = LoudnessMeter(SAMPLE_RATE, 2, true_peak=False)
+        for a in range(0, frames, CHUNK):
+            k.feed(probe.render(a, min(CHUNK, frames - a)))
+        _PROBES[key] = k.segment_energies()
+    return _PROBES[key]
+
+
 def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessModel:
     """Pass 1: measure the foreground (mono, sparse, cheap) and predict the bed.
 
@@ -286,11 +306,7 @@ def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessMod
     fg = meter.segment_energies() * mixer.channels      # the mono foreground sits in every channel
     bed = np.zeros_like(fg)
     if mixer.bed is not None and fg.size:
-        probe = make_bed(p)
-        k = LoudnessMeter(SAMPLE_RATE, 2, true_peak=False)
-        for a in range(0, min(BED_PROBE, p.timeline.frames), CHUNK):
-            k.feed(probe.render(a, min(CHUNK, BED_PROBE - a)))
-        e = k.segment_energies()
+        e = _bed_probe(p, min(BED_PROBE, p.timeline.frames))
         if e.size:
             unit = np.resize(e, fg.size)                 # the probe's own spread of levels, cycled
             pos = np.arange(SEGMENT // 20, fg.size * SEGMENT, SEGMENT // 10, dtype=np.float64)
