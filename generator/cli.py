@@ -19,6 +19,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MeditateError as e:
             raise click.ClickException(str(e))
+        except OSError as e:      # the disk or the system said no: a full disk, a read-only folder…
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
         except KeyboardInterrupt:
             click.echo("Error: interrupted; no output was written", err=True)
             sys.exit(130)

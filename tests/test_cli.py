@@ -102,10 +102,19 @@ def test_failure_while_rendering_leaves_previous_output_alone(write_script, tmp_
         raise OSError("disk on fire")
 
     monkeypatch.setattr(mixer.Mixer, "chunks", boom)
-    with pytest.raises(OSError):
-        CliRunner().invoke(cli, ["render", str(p), "-o", str(out)], catch_exceptions=False)
+    r = invoke("render", p, "-o", out)
+    assert r.exit_code == 1 and r.output.strip() == "Error: disk on fire; check the path and free space"
     assert out.read_bytes() == b"previous render"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["practice.md", "x.mp3"]
+
+
+def test_unwritable_output_is_a_clear_error(write_script, tmp_path):
+    p = write_script("Hello.\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = invoke("render", p, "-o", blocker / "x.mp3")
+    assert r.exit_code == 1
+    assert r.output.startswith(f"Error: {blocker}") and "Traceback" not in r.output
 
 
 def test_wrong_output_extension(write_script, tmp_path):
