@@ -27,6 +27,7 @@ MP3_PEAK_MARGIN = 1.0     # MP3 encoding can raise true peaks by up to ~0.8 dB: 
 CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
 LOUDNESS_TOLERANCE = 0.5    # LU: a render further than this from the target is mixed again
+MAX_PASSES = 3              # encoding passes at most (the last one is kept whatever it measures)
 BED_PROBE = 60 * SAMPLE_RATE    # a minute of the bed: long enough to average the ocean's swells
 
 
@@ -176,7 +177,6 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
         raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
     p = prepare(path, opts, progress, store)
     mixer = make_mixer(p, make_bed(p))
-    ch = mixer.channels
     n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")
 
@@ -191,20 +191,33 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     vtt_path = out.with_suffix(".vtt")
     ceiling = TRUE_PEAK_CEILING - (MP3_PEAK_MARGIN if out.suffix.lower() == ".mp3" else 0.0)
     try:
-        for attempt in range(2):
+        tried: list[tuple[float, float]] = []          # (gain dB, measured LUFS) of thrown-away passes
+        for attempt in range(MAX_PASSES):
             try:
                 measured = _encode(p, mixer, out, opts, gain, ceiling, progress,
-                                   retry_if_off=opts.loudness if attempt == 0 else None)
+                                   retry_if_off=opts.loudness if attempt < MAX_PASSES - 1 else None)
                 break
             except _OffTarget as off:
-                gain *= 10 ** ((opts.loudness - off.measured) / 20)   # what the limiter and gate took
-
+                tried.append((20 * np.log10(gain), off.measured))
+                gain = _next_gain(tried, opts.loudness)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
     finally:
         progress.finish()
     return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused)
+
+
+def _next_gain(tried: list[tuple[float, float]], target: float) -> float:
+    """The next foreground gain from the passes measured so far: one dB per dB at first, then the
+    secant through the last two (the limiter makes loudness grow slower than gain)."""
+    g, m = tried[-1]
+    slope = 1.0
+    if len(tried) >= 2:
+        (g0, m0), (g1, m1) = tried[-2], tried[-1]
+        if abs(g1 - g0) > 1e-6:
+            slope = min(1.5, max(0.2, (m1 - m0) / (g1 - g0)))
+    return 10 ** ((g + (target - m) / slope) / 20)
 
 
 class _OffTarget(Exception):

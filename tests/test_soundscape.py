@@ -154,3 +154,25 @@ def test_ambience_overrides_on_the_command_line(spoken, tmp_path):
     assert db(x[5 * SR: 7 * SR, 0]) == pytest.approx(-40, abs=0.7)
     y = render(spoken, tmp_path / "n.wav", "--ambience", "none")
     assert y.ndim == 1 and np.all(y[: 7 * SR] == 0)        # no bed: mono, silent pauses
+
+
+def test_a_render_off_target_is_mixed_again(write_script, tmp_path, monkeypatch):
+    """If the prediction misses (here: forced 6 dB too loud), the measured pass is thrown away
+    and the file that lands is on target."""
+    import generator.render as R
+
+    solve = R.LoudnessModel.solve
+    monkeypatch.setattr(R.LoudnessModel, "solve", lambda self, t: solve(self, t) * 2.0)
+    calls = []
+    encode = R._encode
+    monkeypatch.setattr(R, "_encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    p = write_script("Soft words here, spoken slowly and kindly.\n[pause 2s]\n" * 4)
+    out = tmp_path / "r.wav"
+    res = R.render(p, out, RenderOptions())
+    assert 2 <= len(calls) <= 3
+    import pyloudnorm
+
+    x = decode(out).samples.astype(np.float64)
+    assert pyloudnorm.Meter(SR).integrated_loudness(x) == pytest.approx(-16, abs=0.5)
+    assert res.loudness == pytest.approx(-16, abs=0.5)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["practice.md", "r.vtt", "r.wav"]
