@@ -165,3 +165,29 @@ def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
     tags = ID3(out)
     assert str(tags["TIT2"]) == "Real voice"
     assert [str(c.sub_frames["TIT2"]) for c in tags.getall("CHAP")] == ["Arriving", "Returning"]
+
+
+def test_spoken_breath_cues_sit_on_the_phase_starts(write_script, tmp_path):
+    """breath_cues: spoken says in / hold / out exactly at each phase start, and nothing else plays."""
+    p = write_script("[breathe 3-2-4 x2]\n", front="title: Spoken\nbreath_cues: spoken")
+    out = tmp_path / "s.wav"
+    assert run("render", p, "-o", out, "-q").exit_code == 0
+    x = read_wav(out)
+    assert x.shape == (18 * SR,)
+    for t0 in (0, 3, 5, 9, 12, 14):                       # in, hold, out, in, hold, out
+        s = t0 * SR
+        assert np.all(x[max(0, s - 441): s] == 0) or t0 == 0, t0      # silent just before a phase
+        assert rms(x[s: s + SR // 4]) > 0.01, t0                       # a word right at its start
+    # each word is short: the second half of the 4 s exhale is silent
+    assert np.all(x[7 * SR: 9 * SR - 441] == 0)
+
+
+def test_voice_stays_centred_over_a_stereo_bed(write_script, tmp_path):
+    p = write_script("You might rest here, softly, for a while.\n[pause 3s]\n",
+                     front="title: C\nambience: pink\nambience_level: -60")
+    out = tmp_path / "c.wav"
+    assert run("render", p, "-o", out, "-q").exit_code == 0
+    x = read_wav(out)
+    assert x.ndim == 2
+    mid, side = (x[:, 0] + x[:, 1]) / 2, (x[:, 0] - x[:, 1]) / 2
+    assert rms(side) < 0.02 * rms(mid)                     # only the faint bed differs between channels
