@@ -230,10 +230,7 @@ def parse_settings(src: Source) -> Settings:
         check_ambience(v, lambda m: fail("ambience", m))
         s.ambience = v
     if meta.get("ambience_level") is not None:
-        v = meta["ambience_level"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -80 <= v <= 0:
-            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -34)")
-        s.ambience_level = float(v)
+        s.ambience_level = check_ambience_level(meta["ambience_level"], lambda m: fail("ambience_level", m))
     variables = meta.get("variables")
     if variables is not None:
         if not isinstance(variables, dict):
@@ -245,6 +242,13 @@ def parse_settings(src: Source) -> Settings:
                 fail("variables", f"variable {k!r}: a default must be text or a number, or null")
         s.variables = dict(variables)
     return s
+
+
+def check_ambience_level(value, fail) -> float:
+    """dBFS of the bed where nothing is spoken: a number from -80 to 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -80 <= value <= 0:
+        fail(f"ambience_level {value!r} must be a number of dBFS between -80 and 0 (e.g. -34)")
+    return float(value)
 
 
 def check_ambience(value: str, fail) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from .durations import parse_duration
 from .errors import MeditateError, SeriesError
-from .script import BELLS, BREATH_CUES, check_ambience
+from .script import BELLS, BREATH_CUES, check_ambience, check_ambience_level
 
 SERIES_KEYS = ("title", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
 PRACTICE_KEYS = ("script", "length", "voice", "ambience", "breath_cues", "bell", "variables")
@@ -153,10 +153,8 @@ def load_series(path) -> Series:
     base = path.parent
     _settings(series, top, lines, shown, base)
     if "ambience_level" in top:
-        v = _scalar(top["ambience_level"])
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -80 <= v <= 0:
-            fail("ambience_level", f"ambience_level {v!r} must be a number of dBFS between -80 and 0 (e.g. -34)")
-        series.ambience_level = float(v)
+        series.ambience_level = check_ambience_level(_scalar(top["ambience_level"]),
+                                                     lambda m: fail("ambience_level", m))
     if "variables" in top:
         series.variables = _variables(top["variables"], shown, lines["variables"])
 
