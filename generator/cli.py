@@ -1,6 +1,7 @@
 """The `meditate` command line: parses options, calls the library, reports errors in one place."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MeditateError as e:
             raise click.ClickException(str(e))
+        except BrokenPipeError:   # `meditate plan x.md | head`: the reader left; not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except OSError as e:      # the disk or the system said no: a full disk, a read-only folder…
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
