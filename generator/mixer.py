@@ -134,10 +134,7 @@ class Mixer:
         if not self.speech_spans or not pos.size:
             return act + 1.0
         att, rel = DUCK_ATTACK * self.rate, DUCK_RELEASE * self.rate
-        # spans never overlap, so starts and ends are both sorted: walk the ones near [pos[0], pos[-1]]
-        lo = int(np.searchsorted(self._span_ends, pos[0] - rel, side="left"))
-        hi = int(np.searchsorted(self._span_starts, pos[-1] + att, side="right"))
-        for s, e in self.speech_spans[lo:hi]:
+        for s, e in self._spans_near(pos[0], pos[-1]):
             i0, i1 = np.searchsorted(pos, [s - att, e + rel])
             p = pos[i0:i1]
             up = _raised((p - (s - att)) / att)
@@ -145,6 +142,16 @@ class Mixer:
             shape = np.where(p < s, up, np.where(p <= e, 1.0, down))
             np.maximum(act[i0:i1], shape, out=act[i0:i1])
         return 10 ** (DUCK_DB * act / 20.0)
+
+    def _spans_near(self, first: float, last: float) -> list:
+        """Speech spans whose ducking ramps reach samples [first, last]. Spans never overlap, so
+        their starts and ends are both sorted and two binary searches find them."""
+        if not self.speech_spans:
+            return []
+        att, rel = DUCK_ATTACK * self.rate, DUCK_RELEASE * self.rate
+        lo = int(np.searchsorted(self._span_ends, first - rel, side="left"))
+        hi = int(np.searchsorted(self._span_starts, last + att, side="right"))
+        return self.speech_spans[lo:hi]
 
     def bed_envelope(self, pos: np.ndarray) -> np.ndarray:
         """The bed's linear gain at ``pos``: level, ducking and its own fades (not the edge fade)."""
@@ -155,12 +162,9 @@ class Mixer:
     def _bed_envelope_chunk(self, a: int, b: int):
         """The bed gain over [a, b): a constant far from speech and fades, else the smooth envelope
         computed every ENV_STEP samples and interpolated (its ramps last hundreds of ms)."""
-        att, rel = DUCK_ATTACK * self.rate, DUCK_RELEASE * self.rate
         frames = self.timeline.frames
         near_fade = a < BED_FADE_IN * self.rate or b > frames - BED_FADE_OUT * self.rate
-        lo = int(np.searchsorted(self._span_ends, a - rel, side="left")) if self.speech_spans else 0
-        hi = int(np.searchsorted(self._span_starts, b + att, side="right")) if self.speech_spans else 0
-        if not near_fade and hi <= lo:
+        if not near_fade and not self._spans_near(a, b - 1):
             return np.float32(self.bed_gain)
         coarse = np.arange(a, b + ENV_STEP, ENV_STEP, dtype=np.float64)
         env = self.bed_envelope(coarse)
@@ -187,13 +191,11 @@ class Mixer:
     def foreground(self, size: int = CHUNK) -> Iterator[np.ndarray]:
         """Speech, breath cues and bells only (mono), edge-faded: what loudness analysis needs."""
         for a, b, fg in self._foreground_chunks(size):
-            edge = self._fade_at(np.arange(a, b, dtype=np.float64), EDGE_FADE, EDGE_FADE)
-            yield fg if edge is None else (fg * edge).astype(np.float32)
+            yield self._edge_faded(fg, a, b)
 
     def chunks(self, size: int = CHUNK, fg_gain: float = 1.0) -> Iterator[np.ndarray]:
         """The full mix: the foreground times ``fg_gain`` plus the bed at its own level."""
         g = np.float32(fg_gain)
-        edge_n = int(EDGE_FADE * self.rate)
         for a, b, fg in self._foreground_chunks(size):
             if fg_gain != 1.0:
                 fg *= g
@@ -203,11 +205,17 @@ class Mixer:
                 bed = self.bed.render(a, b - a)
                 env = self._bed_envelope_chunk(a, b)
                 out = bed * (env[:, None] if isinstance(env, np.ndarray) else env) + fg[:, None]
-            if a < edge_n or b > self.timeline.frames - edge_n:
-                edge = self._fade_at(np.arange(a, b, dtype=np.float64), EDGE_FADE, EDGE_FADE)
-                if edge is not None:
-                    out = out * (edge[:, None] if out.ndim == 2 else edge).astype(np.float32)
-            yield out.astype(np.float32, copy=False)
+            yield self._edge_faded(out, a, b).astype(np.float32, copy=False)
+
+    def _edge_faded(self, x: np.ndarray, a: int, b: int) -> np.ndarray:
+        """``x`` (samples [a, b)) with the whole mix's click-free first and last EDGE_FADE seconds."""
+        n = int(EDGE_FADE * self.rate)
+        if n <= a and b <= self.timeline.frames - n:
+            return x
+        edge = self._fade_at(np.arange(a, b, dtype=np.float64), EDGE_FADE, EDGE_FADE)
+        if edge is None:
+            return x
+        return x * (edge[:, None] if x.ndim == 2 else edge).astype(np.float32)
 
     def _foreground_chunks(self, size: int):
         frames = self.timeline.frames
