@@ -12,6 +12,7 @@ Everything here is deterministic, float32, mono, sample-exact and click-free:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import List, Sequence, Tuple
 
@@ -86,15 +87,27 @@ def bell(kind: str, rate: int = SAMPLE_RATE) -> np.ndarray:
 
     The strike rings out naturally (exponential decays chosen so the ring is below
     -60 dB of the peak before the last 80 ms fade). "none" is an empty array.
+    Made once per process (the renderer needs its length, then its samples, for
+    every strike) and returned read-only.
     """
-    k = str(kind).strip().lower()
+    return _bell(str(kind).strip().lower(), int(rate))
+
+
+@functools.lru_cache(maxsize=8)
+def _bell(k: str, rate: int) -> np.ndarray:
+    out = _make_bell(k, rate)
+    out.setflags(write=False)
+    return out
+
+
+def _make_bell(k: str, rate: int) -> np.ndarray:
     if k == "none":
         return np.zeros(0, dtype=np.float32)
     if k == "bowl":
         return _strike(_BOWL_F0, _BOWL_PARTIALS, _BOWL_SECONDS, _BOWL_ATTACK, rate)
     if k == "chime":
         return _strike(_CHIME_F0, _CHIME_PARTIALS, _CHIME_SECONDS, _CHIME_ATTACK, rate)
-    raise ValueError(f"unknown bell {kind!r} (use one of: {', '.join(BELL_KINDS)})")
+    raise ValueError(f"unknown bell {k!r} (use one of: {', '.join(BELL_KINDS)})")
 
 
 # ---------------------------------------------------------------- breath pacing
