@@ -113,7 +113,7 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
     from .render import RenderOptions, _profile_loader, load
-    from .script import read_source
+    from .script import AMBIENCE_FILE_EXTS, read_source
     from .timeline import voice_for_items
 
     given = _vars(variables)
@@ -132,8 +132,7 @@ def check(scripts, variables):
             values.update({k: v for k, v in given.items() if k in declared})
             script = load(path, RenderOptions(variables=values))
             voice_for_items(script, _profile_loader(script))
-            if script.settings.ambience not in ("none",) and script.settings.ambience.lower().endswith(
-                    (".wav", ".mp3", ".ogg", ".flac")):
+            if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
                 bed = (script.path.parent / script.settings.ambience)
                 if not bed.is_file():
                     raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
