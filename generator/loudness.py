@@ -27,8 +27,9 @@ import subprocess
 import tempfile
 
 import numpy as np
-from scipy.fft import irfft, rfft
-from scipy.signal import sosfilt
+from numpy.fft import irfft, rfft
+
+from .dsp import sosfilt
 
 from .errors import AudioError
 from .ffmpeg import ffmpeg_exe
@@ -381,7 +382,7 @@ class LoudnessMeter:
         self.channels = int(channels)
         self.measures_true_peak = bool(true_peak)
         self._sos = k_weighting_sos(self.rate)
-        self._zi = np.zeros((self._sos.shape[0], 2, self.channels))
+        self._zi = np.zeros((self.channels, self._sos.shape[0], 2))   # filter state, per channel
         self._w = np.asarray(self.CHANNEL_WEIGHTS[: self.channels])
         self._pos = 0  # samples fed
         self._seg_sums: list[float] = []  # completed 100 ms weighted sums of squares
@@ -417,8 +418,12 @@ class LoudnessMeter:
             e = np.zeros(n)
             self._zi[:] = 0.0
         else:
-            y, self._zi = sosfilt(self._sos, x, axis=0, zi=self._zi)
-            e = (y * y) @ self._w  # weighted energy per sample
+            y = np.ascontiguousarray(x.T)              # (channels, n), filtered in place
+            sosfilt(self._sos, y, self._zi)
+            y *= y
+            e = y[0]                                    # weighted energy per sample (no BLAS: see cli)
+            for c in range(1, self.channels):
+                e += y[c] if self._w[c] == 1.0 else self._w[c] * y[c]
         start = self._pos
         end = start + n
         k = len(self._seg_sums)

@@ -15,7 +15,7 @@ stereo image never shifts):
    is screened with an FFT interpolation and only near-threshold positions are
    interpolated exactly. The result is bit-identical to evaluating every position.
 2. ``need[n] = max(0, dB(peak[n]) - threshold)`` with ``threshold = ceiling - margin``.
-3. ``held[n] = max(need[n-hold-1 .. n+lookahead])`` (``scipy.ndimage.maximum_filter1d``):
+3. ``held[n] = max(need[n-hold-1 .. n+lookahead])`` (``dsp.sliding_max``):
    the reduction starts ``lookahead`` samples before each peak.
 4. Release: ``rel[n] = max(held[n], rel[n-1] * exp(-1/(release*rate)))``, an
    exponential (in dB) release, computed without a loop as a cumulative maximum in
@@ -45,8 +45,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
+from .dsp import sliding_max
 from .errors import AudioError
 from .loudness import TP_HALF, TP_TAPS, true_peak_over
 
@@ -210,7 +210,7 @@ class Limiter:
         while True:
             n_s = e - s
             # 3. hold/lookahead max: held[i] = max(need[i .. i+W-1])
-            held = maximum_filter1d(need[s:e + W - 1], size=W, mode="constant", cval=0.0)[W // 2: W // 2 + n_s]
+            held = sliding_max(need[s:e + W - 1], W)[:n_s]
             # 4. release
             raw, key, key_frame = self._release(held, self._emitted + s)
             rel = raw.copy()
