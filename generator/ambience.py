@@ -11,22 +11,35 @@ Level: every bed is normalized so its long-term RMS is -20 dBFS (0.1) per
 channel; the caller scales it to ``ambience_level``.
 
 Chunking: procedural beds are computed in fixed blocks of :data:`BLOCK`
-samples; block ``k`` depends only on the seed, ``k`` and the filter state at
-its start (kept for every block already computed). So the output is bit-for-bit
-identical whatever the chunking, sequential chunked calls cost one pass, and a
-jump backwards is cheap; a jump forward past what has been computed generates
-(and discards) the blocks in between.
+samples, and block ``k`` is a pure function of the seed and ``k``; so the
+output is bit-for-bit identical whatever the chunking and random access is
+cheap. (:class:`BlockBed` can also carry state from block to block.)
+
+Noise (white, pink, brown, ocean) is read from shaped noise *tiles* instead of
+being filtered sample by sample: a tile is 2**21 samples (47.6 s) of Gaussian
+noise drawn directly in the frequency domain with the target power spectrum
+(1/f for pink, the leaky integrator's response for brown, ...), so it is
+circular (no seam when read with wrap-around) and costs one inverse FFT to
+build. Tiles are built lazily, once per process, and shared between beds.
+Reading is *granular*, so nothing audibly loops: block ``k`` is a grain cut
+from a random slot of a tile, each 32-grain cycle visits the tile's 32 slots in
+a random order with a random rotation, and grains are joined by an
+equal-power crossfade (uncorrelated noise keeps its level through it). Each
+kind has two tiles and the channels read different ones (decorrelated),
+swapping every cycle, so a stretch of noise comes back in the same channel no
+sooner than a cycle later (~48 s) and then in a different order and context.
 """
 from __future__ import annotations
 
 import math
 import subprocess
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
-from scipy.signal import lfilter, sosfilt, tf2sos
 
 from .audio import SAMPLE_RATE
 from .errors import AudioError
@@ -113,115 +126,248 @@ class BlockBed(Bed):
         return out
 
 
-# ---------------------------------------------------------------- filters and noise
+# ---------------------------------------------------------------- noise tiles and grains
 
-class _SosFilter:
-    """An IIR filter as cascaded second-order sections, run with carried state."""
+TILE_LEN = 1 << 21  # samples per noise tile (47.6 s at 44.1 kHz)
+GRAINS = TILE_LEN // BLOCK  # grains (= blocks) per cycle: one pass over a tile
+XFADE = 4096  # equal-power crossfade between grains, centred on the block boundary
+TILE_CACHE_MAX = 8  # tiles kept per process (8 MB each): ocean (4) plus a noise pair or two
 
-    def __init__(self, sos: np.ndarray):
-        self.sos = np.asarray(sos, dtype=float)
+_u = (np.arange(XFADE) + 0.5) / XFADE
+_FADE_IN = np.sin(0.5 * np.pi * _u).astype(np.float32)
+_FADE_OUT = np.cos(0.5 * np.pi * _u).astype(np.float32)
+del _u
 
-    @classmethod
-    def parallel_one_poles(cls, poles, gains, fir=(0.0,)) -> "_SosFilter":
-        """sum_i g_i / (1 - a_i z^-1) + fir(z), expanded to one transfer function."""
-        den = np.array([1.0])
-        for a in poles:
-            den = np.convolve(den, [1.0, -a])
-        num = np.convolve(np.asarray(fir, dtype=float), den)
-        for i, g in enumerate(gains):
-            d = np.array([1.0])
-            for j, a in enumerate(poles):
-                if j != i:
-                    d = np.convolve(d, [1.0, -a])
-            num[:d.size] += g * d
-        return cls(tf2sos(num, den))
+# tile spectra, and the rng salts of the tiles (per spectrum) and of the grain schedules (per bed)
+_TILE_SALT = {"white": 111, "pink": 112, "brown": 113, "ocean-body": 121, "ocean-wash": 122}
+_PINK_HP = 10.0  # Hz: pink rolls off below (2nd-order Butterworth magnitude) instead of growing to DC
+_BROWN_CORNER, _DC_BLOCK = 8.0, 2.0  # Hz: leaky integrator corner, DC blocker
+_OCEAN_BODY, _OCEAN_WASH = 350.0, 3000.0  # Hz: one-pole lowpasses splitting ocean's pink
 
-    def zero_state(self, channels: int = 2) -> np.ndarray:
-        return np.zeros((self.sos.shape[0], 2, channels))
-
-    def __call__(self, x: np.ndarray, state):
-        return sosfilt(self.sos, x, axis=0, zi=state)
-
-    def power_gain(self) -> float:
-        """Output variance for unit-variance white input (impulse-response energy)."""
-        imp = np.zeros((1 << 18, 1))
-        imp[0] = 1.0
-        h, _ = self(imp, self.zero_state(1))
-        return float(np.sum(h ** 2))
-
-
-def _kellet_pink() -> _SosFilter:
-    """Paul Kellet's refined pink filter (+-0.05 dB above 9.2 Hz at 44.1 kHz).
-
-    Six parallel one-poles plus a direct term and a one-sample FIR, run here as
-    one cascade of second-order sections (10x faster than six filters).
-    """
-    return _SosFilter.parallel_one_poles(
-        poles=(0.99886, 0.99332, 0.96900, 0.86650, 0.55000, -0.7616),
-        gains=(0.0555179, 0.0750759, 0.1538520, 0.3104856, 0.5329522, -0.0168980),
-        fir=(0.5362, 0.115926),
-    )
+_tiles: "OrderedDict[tuple, np.ndarray]" = OrderedDict()  # (kind, seed, index, rate) -> tile, LRU
+_tile_powers: dict = {}  # (kind, rate) -> tile power before normalization
+_tile_lock = threading.Lock()
+tile_builds = 0  # how many tiles this process has built (the cache's tests count them)
 
 
 def _pole(hz: float, rate: int) -> float:
     return math.exp(-2 * math.pi * hz / rate)
 
 
-class NoiseBed(BlockBed):
-    """White, pink or brown noise; independent seeds per channel (decorrelated)."""
+def _power_response(kind: str, rate: int, lo: int, hi: int) -> np.ndarray:
+    """|H|^2 of ``kind`` at the tile's rfft bins lo..hi-1 (float32; the DC bin is 0).
+
+    One-pole filters are evaluated exactly at z = exp(jw), written with
+    s = sin^2(w / 2) so nothing cancels near DC: |1 - p z^-1|^2 = (1 - p)^2 + 4 p s.
+    """
+    k = np.arange(lo, hi, dtype=np.float32)
+    if kind == "white":
+        p = np.ones(k.size, dtype=np.float32)
+    else:
+        s = np.sin(k * np.float32(math.pi / TILE_LEN))
+        s *= s
+
+        def one_pole(hz):  # |1 - p z^-1|^2
+            p = _pole(hz, rate)
+            return np.float32((1 - p) ** 2) + np.float32(4 * p) * s
+
+        if kind == "brown":  # (1 - z^-1) / ((1 - p8 z^-1)(1 - p2 z^-1))
+            p = 4 * s / (one_pole(_BROWN_CORNER) * one_pole(_DC_BLOCK))
+        else:  # pink: 1/f, times |HP|^2 = f^4 / (f^4 + fh^4)
+            f = k * np.float32(rate / TILE_LEN)
+            f2 = f * f
+            p = f2 * f / (f2 * f2 + np.float32(_PINK_HP ** 4))
+            if kind == "ocean-body":  # times the one-pole lowpass (1 - a) / (1 - a z^-1)
+                a = _pole(_OCEAN_BODY, rate)
+                p *= np.float32((1 - a) ** 2) / one_pole(_OCEAN_BODY)
+            elif kind == "ocean-wash":  # times (1 - that lowpass) = a (1 - z^-1) / (1 - a z^-1), lowpassed at 3 kHz
+                a, b = _pole(_OCEAN_BODY, rate), _pole(_OCEAN_WASH, rate)
+                p *= np.float32(4 * a * a) * s / one_pole(_OCEAN_BODY)
+                p *= np.float32((1 - b) ** 2) / one_pole(_OCEAN_WASH)
+            elif kind != "pink":
+                raise ValueError(f"unknown noise tile {kind!r}")
+    if lo == 0:
+        p[0] = 0.0
+    return p
+
+
+_BINS = TILE_LEN // 2 + 1
+_CHUNK = 1 << 16  # bins per step when computing responses (small temporaries)
+
+
+def _power_of(p: np.ndarray, lo: int) -> float:
+    """This chunk's share of the variance of irfft(X * sqrt(p)) for unit complex Gaussian X,
+    times TILE_LEN^2 (each bin counts twice, but the Nyquist bin is real)."""
+    total = 4.0 * float(np.sum(p, dtype=np.float64))
+    if lo + p.size == _BINS:
+        total -= 3.0 * float(p[-1])
+    return total
+
+
+def tile_power(kind: str, rate: int) -> float:
+    """The power a tile of ``kind`` has before its normalization (only ratios between kinds matter)."""
+    key = (kind, int(rate))
+    if key not in _tile_powers:
+        _tile_powers[key] = sum(_power_of(_power_response(kind, rate, lo, min(lo + _CHUNK, _BINS)), lo)
+                                for lo in range(0, _BINS, _CHUNK))
+    return _tile_powers[key]
+
+
+def _build_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+    """Gaussian noise of TILE_LEN samples with power spectrum |H|^2 of ``kind``, unit RMS,
+    float32, circular: spectrum coefficients drawn at the rfft bins, so no seam at the wrap."""
+    global tile_builds
+    spec = np.empty(_BINS, dtype=np.complex64)
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, _TILE_SALT[kind], index])
+    rng.standard_normal(dtype=np.float32, out=spec.view(np.float32))
+    for lo in range(0, _BINS, _CHUNK):
+        hi = min(lo + _CHUNK, _BINS)
+        spec[lo:hi] *= np.sqrt(_power_response(kind, rate, lo, hi))
+    spec[-1] = spec[-1].real  # Nyquist real (DC is already 0)
+    x = np.fft.irfft(spec, TILE_LEN)
+    del spec
+    ms = 0.0
+    for i in range(0, TILE_LEN, _CHUNK):  # float64 sum: unit RMS exactly (and no BLAS: see TonalBed)
+        c = x[i:i + _CHUNK].astype(np.float64)
+        c *= c
+        ms += float(c.sum())
+    x *= np.float32(1.0 / math.sqrt(ms / TILE_LEN))
+    tile_builds += 1
+    return x.astype(np.float32, copy=False)
+
+
+def noise_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+    """Tile ``index`` (0 or 1) of ``kind`` for ``seed``: built once per process, then shared.
+
+    The cache keeps the TILE_CACHE_MAX most recently used tiles; beds hold on to
+    the tiles they use, so a live bed never rebuilds one.
+    """
+    key = (kind, int(seed), int(index), int(rate))
+    with _tile_lock:
+        tile = _tiles.get(key)
+        if tile is None:
+            tile = _build_tile(kind, int(seed), int(index), int(rate))
+            tile.flags.writeable = False
+            _tiles[key] = tile
+            while len(_tiles) > TILE_CACHE_MAX:
+                _tiles.popitem(last=False)
+        else:
+            _tiles.move_to_end(key)
+        return tile
+
+
+def _read(tile: np.ndarray, start: int, out: np.ndarray, gain: float) -> None:
+    """out[:] = gain * tile[start : start + len(out)], read circularly."""
+    n = out.shape[0]
+    start %= TILE_LEN
+    m = min(n, TILE_LEN - start)
+    np.multiply(tile[start:start + m], np.float32(gain), out=out[:m])
+    if m < n:
+        np.multiply(tile[:n - m], np.float32(gain), out=out[m:])
+
+
+class _Grains:
+    """Where grain ``k`` (block ``k``, plus XFADE / 2 either side) reads: a pure function of (seed, salt, k).
+
+    Cycle ``c = k // GRAINS`` reads tile ``c % 2`` on the left and ``(c + 1) % 2``
+    on the right; its grains take the tile's GRAINS slots in a random order,
+    all shifted by a random rotation.
+    """
+
+    def __init__(self, seed: int, salt: int):
+        self._key = [seed & 0xFFFFFFFF, salt]
+        self._cycles: dict = {}
+
+    def _cycle(self, c: int) -> tuple:
+        got = self._cycles.get(c)
+        if got is None:
+            rng = np.random.default_rng(self._key + [c])
+            slots = rng.permutation(GRAINS)
+            rot = int(rng.integers(0, TILE_LEN))
+            got = (slots.tolist(), ((slots * BLOCK + rot) % TILE_LEN).tolist())
+            if len(self._cycles) >= 8:
+                self._cycles.clear()
+            self._cycles[c] = got
+        return got
+
+    def offset(self, k: int) -> int:
+        """Tile position of block ``k``'s first sample in grain ``k``."""
+        c, i = divmod(k, GRAINS)
+        return self._cycle(c)[1][i]
+
+    @staticmethod
+    def tile(k: int, channel: int) -> int:
+        return (k // GRAINS + channel) % 2
+
+    def joined(self, k: int) -> bool:
+        """Grain ``k`` reads on exactly where grain ``k - 1`` ends (same tile, next slot):
+        no crossfade there (an equal-power fade of a signal with itself would swell 3 dB)."""
+        c, i = divmod(k, GRAINS)
+        if k <= 0 or i == 0:
+            return False
+        slots = self._cycle(c)[0]
+        return (slots[i] - slots[i - 1]) % GRAINS == 1
+
+
+class _TiledNoise(BlockBed):
+    """Noise read in grains from shared circular tiles (see the module notes)."""
+
+    stateful = False
+
+    def __init__(self, rate: int, seed: int, salt: int):
+        super().__init__(rate, seed)
+        self._grains = _Grains(self.seed, salt)
+        self._held: dict = {}  # kind -> (tile 0, tile 1), fetched on first use
+        # per-bed scratch: fresh 256 KB arrays every block can make malloc return memory
+        # to the system and fault it back in (~100 page faults per block)
+        self._scratch = np.empty((2, BLOCK), dtype=np.float32)
+
+    def _tile_pair(self, kind: str) -> tuple:
+        pair = self._held.get(kind)
+        if pair is None:
+            pair = self._held[kind] = tuple(noise_tile(kind, self.seed, i, self.rate) for i in (0, 1))
+        return pair
+
+    def _noise(self, kind: str, k: int, channel: int, gain: float, out: np.ndarray) -> None:
+        """out (BLOCK,) = gain * noise ``kind`` of ``channel`` over block ``k``: grain k,
+        crossfaded into grain k - 1 over its first XFADE / 2 samples and into grain k + 1 over its last."""
+        tiles, g, h = self._tile_pair(kind), self._grains, XFADE // 2
+        _read(tiles[g.tile(k, channel)], g.offset(k), out, gain)
+        tmp = np.empty(h, dtype=np.float32)
+        if k > 0 and not g.joined(k):
+            _read(tiles[g.tile(k - 1, channel)], g.offset(k - 1) + BLOCK, tmp, gain)
+            tmp *= _FADE_OUT[h:]
+            out[:h] *= _FADE_IN[h:]
+            out[:h] += tmp
+        if not g.joined(k + 1):
+            _read(tiles[g.tile(k + 1, channel)], g.offset(k + 1) - h, tmp, gain)
+            tmp *= _FADE_IN[:h]
+            out[BLOCK - h:] *= _FADE_OUT[:h]
+            out[BLOCK - h:] += tmp
+
+
+class NoiseBed(_TiledNoise):
+    """White, pink or brown noise from two shared tiles; the channels read different tiles (decorrelated)."""
 
     _SALT = {"white": 11, "pink": 12, "brown": 13}
 
     def __init__(self, color: str, rate: int = SAMPLE_RATE, seed: int = 0):
-        super().__init__(rate, seed)
         if color not in self._SALT:
             raise ValueError(f"unknown noise colour {color!r}")
+        super().__init__(rate, seed, self._SALT[color])
         self.color = color
-        if color == "white":
-            self._b, self._a = np.array([1.0]), np.array([1.0])
-        elif color == "pink":
-            self._pink = _kellet_pink()
-        else:
-            # leaky integrator (corner 8 Hz -> -6 dB/oct above) and a DC blocker at 2 Hz
-            p1, p2 = _pole(8.0, self.rate), _pole(2.0, self.rate)
-            self._b = np.array([1.0, -1.0])
-            self._a = np.convolve([1.0, -p1], [1.0, -p2])
-        self._gain = TARGET_RMS / math.sqrt(self._power_gain())
-
-    def _power_gain(self) -> float:
-        if self.color == "pink":
-            return self._pink.power_gain()
-        imp = np.zeros(1 << 19)
-        imp[0] = 1.0
-        return float(np.sum(lfilter(self._b, self._a, imp) ** 2))
-
-    def _filter(self, x, state):
-        if self.color == "pink":
-            return self._pink(x, state)
-        if self.color == "white":
-            return x, state
-        return lfilter(self._b, self._a, x, axis=0, zi=state)
-
-    def _zero(self):
-        if self.color == "pink":
-            return self._pink.zero_state()
-        if self.color == "white":
-            return None
-        return np.zeros((len(self._a) - 1, 2))
-
-    def _initial_state(self):
-        # warm the filters up on a throw-away block so the bed starts in steady state
-        warm = np.random.default_rng([self.seed & 0xFFFFFFFF, self._SALT[self.color], 1 << 30])
-        _, st = self._filter(warm.standard_normal((4 * BLOCK, 2)), self._zero())
-        return st
+        self._gain = TARGET_RMS  # tiles have unit RMS, and grain joins keep the power
 
     def _block(self, k, state):
-        x = self._rng(self._SALT[self.color], k).standard_normal((BLOCK, 2))
-        y, st = self._filter(x, state)
-        return (y * self._gain).astype(np.float32), st
+        out = np.empty((BLOCK, 2), dtype=np.float32)
+        buf = self._scratch[0]
+        for c in range(2):
+            self._noise(self.color, k, c, self._gain, buf)
+            out[:, c] = buf  # computing contiguous and interleaving once is cheapest
+        return out, None
 
 
-class OceanBed(BlockBed):
+class OceanBed(_TiledNoise):
     """Waves: pink-ish noise swelling and washing with irregular 8-14 s periods.
 
     A wave train (random period 8-14 s and height per wave, from the seed) makes a
@@ -229,7 +375,8 @@ class OceanBed(BlockBed):
     washes out over the next 90 %, overlapping the next one. The sound is a
     low "body" (pink lowpassed at 350 Hz) following the swell gently plus a
     brighter "wash" (pink above 350 Hz, lowpassed at 3 kHz) that follows it
-    strongly. The right channel hears the swell 0.3 s later, with its own noise.
+    strongly; body and wash are independent tiled noises. The right channel
+    hears the swell 0.3 s later, with its own noise.
     """
 
     _SALT = 21
@@ -237,17 +384,20 @@ class OceanBed(BlockBed):
     _PMIN, _PMAX = 8.0, 14.0
     _RISE, _FALL = 0.4, 0.9
     _DELAY = (0.0, 0.3)
+    _STEP = 128  # the swell is slow: evaluated every 128 samples and interpolated
 
     def __init__(self, rate: int = SAMPLE_RATE, seed: int = 0):
-        super().__init__(rate, seed)
-        self._pink = _kellet_pink()
-        self._lp_body = _pole(350.0, self.rate)
-        self._lp_wash = _pole(3000.0, self.rate)
+        super().__init__(rate, seed, self._SALT)
+        # body and wash RMS relative to unit-RMS pink (the split of pink's power)
+        pink = tile_power("pink", self.rate)
+        self._levels = (math.sqrt(tile_power("ocean-body", self.rate) / pink),
+                        math.sqrt(tile_power("ocean-wash", self.rate) / pink))
         self._starts = np.zeros(0)
         self._periods = np.zeros(0)
         self._heights = np.zeros(0)
         self._extend_waves(0.0)
         self._gain = TARGET_RMS / math.sqrt(self._mean_square())
+        self._ramp = (np.arange(self._STEP) / self._STEP).astype(np.float32)
 
     # --- the wave train
     def _extend_waves(self, until: float) -> None:
@@ -286,44 +436,33 @@ class OceanBed(BlockBed):
     def _gains(e):
         return 0.3 + 0.7 * e, e * e
 
-    def _split(self, x, state):
-        """Pink noise -> (body, wash) with filter state."""
-        pink_st, body_zi, wash_zi = state
-        p, pink_st = self._pink(x, pink_st)
-        a, w = self._lp_body, self._lp_wash
-        body, body_zi = lfilter([1 - a], [1.0, -a], p, axis=0, zi=body_zi)
-        wash, wash_zi = lfilter([1 - w], [1.0, -w], p - body, axis=0, zi=wash_zi)
-        return body, wash, (pink_st, body_zi, wash_zi)
-
-    def _zero(self, channels=2):
-        return (self._pink.zero_state(channels), np.zeros((1, channels)), np.zeros((1, channels)))
-
     def _mean_square(self) -> float:
-        """Long-term mean square of body*g_b(e) + wash*g_w(e) (noise independent of e)."""
-        imp = np.zeros((1 << 18, 1))
-        imp[0] = 1.0
-        b, w, _ = self._split(imp, self._zero(1))
-        vb, vw, cbw = float(np.sum(b * b)), float(np.sum(w * w)), float(np.sum(b * w))
+        """Long-term mean square of body*g_b(e) + wash*g_w(e) (independent noises, independent of e)."""
         t = np.arange(0.0, 4 * 3600.0, 0.05)
         gb, gw = self._gains(self.swell(t))
-        return vb * float(np.mean(gb * gb)) + vw * float(np.mean(gw * gw)) + 2 * cbw * float(np.mean(gb * gw))
+        vb, vw = self._levels[0] ** 2, self._levels[1] ** 2
+        return vb * float(np.mean(gb * gb)) + vw * float(np.mean(gw * gw))
 
-    def _initial_state(self):
-        warm = self._rng(self._SALT, 1 << 30).standard_normal((4 * BLOCK, 2))
-        return self._split(warm, self._zero())[2]
+    def _swell_fine(self, k: int, channel: int) -> np.ndarray:
+        """The swell over block ``k`` for ``channel``, float32, linear between points every _STEP samples."""
+        tc = (k * BLOCK + np.arange(0, BLOCK + self._STEP, self._STEP)) / self.rate
+        ec = self.swell(tc - self._DELAY[channel]).astype(np.float32)
+        e = np.multiply(np.diff(ec)[:, None], self._ramp[None, :])
+        e += ec[:-1, None]
+        return e.reshape(BLOCK)
 
     def _block(self, k, state):
-        x = self._rng(self._SALT, k).standard_normal((BLOCK, 2))
-        body, wash, st = self._split(x, state)
-        # the swell is slow: evaluate it every 128 samples and interpolate
-        coarse = np.arange(0, BLOCK + 128, 128)
-        tc = (k * BLOCK + coarse) / self.rate
-        fine = np.arange(BLOCK)
-        out = np.empty((BLOCK, 2))
+        out = np.empty((BLOCK, 2), dtype=np.float32)
+        body, wash = self._scratch
         for c in range(2):
-            gb, gw = self._gains(np.interp(fine, coarse, self.swell(tc - self._DELAY[c])))
-            out[:, c] = body[:, c] * gb + wash[:, c] * gw
-        return (out * self._gain).astype(np.float32), st
+            self._noise("ocean-body", k, c, self._gain * self._levels[0], body)
+            self._noise("ocean-wash", k, c, self._gain * self._levels[1], wash)
+            gb, gw = self._gains(self._swell_fine(k, c))
+            body *= gb
+            wash *= gw
+            body += wash
+            out[:, c] = body
+        return out, None
 
 
 class TonalBed(BlockBed):
@@ -333,15 +472,25 @@ class TonalBed(BlockBed):
     twin amplitude, LFO period s, LFO depth). Left and right get slightly
     different detunes and phases (from the seed). Nothing is periodic on any
     human time scale: LFO periods and beat rates are mutually incommensurate.
+
+    Computed every _STEP samples from the exact phase (float64, cycles mod 1)
+    and LFO value at the step's start: within a step a voice is
+    ``A sin(phi + theta_j) = A sin(phi) cos(theta_j) + A cos(phi) sin(theta_j)``
+    and the LFO is linear (``l + d * j / _STEP``), so a block is a float32
+    matrix product of per-step coefficients with fixed per-voice cos/sin rows.
     """
 
     stateful = False
+    _STEP = 256  # LFOs (periods > 10 s) are linear between points every _STEP samples
+    # matrix products of at most this many multiply-adds: OpenBLAS runs them on the calling
+    # thread (a threaded call leaves its threads spinning ~0.1 s: a busy core beside ffmpeg)
+    _MNK = 1 << 18
 
     def __init__(self, partials, rate: int = SAMPLE_RATE, seed: int = 0, salt: int = 31):
         super().__init__(rate, seed)
         rng = self._rng(salt, 0)
-        # per channel: list of (lfo_period, lfo_depth, lfo_phase, [(freq, amp, phase), ...])
-        self._groups = ([], [])
+        # per channel: voices (freq, amp, phase, group) and groups (LFO period, depth, phase)
+        voices, groups = ([], []), ([], [])
         ms = [0.0, 0.0]
         for f, amp, beat, twin, period, depth in partials:
             ph, tph, lph = rng.uniform(0, 2 * np.pi, 3)
@@ -349,41 +498,58 @@ class TonalBed(BlockBed):
             for c in range(2):
                 detune = 1.0 + rng.uniform(-0.0004, 0.0004)  # < 1.4 cents between channels
                 spread = rng.uniform(-0.6, 0.6, 2)  # slight L/R phase difference
-                voices = [(f * detune, amp, ph + spread[0])]
+                g = len(groups[c])
+                voices[c].append((f * detune, amp, ph + spread[0], g))
                 if twin > 0:
-                    voices.append((f * detune + bt, amp * twin, tph + spread[1]))
+                    voices[c].append((f * detune + bt, amp * twin, tph + spread[1], g))
                 per = period * rng.uniform(0.95, 1.05)
-                self._groups[c].append((per, depth, lph + rng.uniform(-0.4, 0.4), voices))
+                groups[c].append((per, depth, lph + rng.uniform(-0.4, 0.4)))
                 # mean square: twins are distinct frequencies, LFO slow and independent
                 ms[c] += (amp ** 2 + (amp * twin) ** 2) / 2 * (1 + depth ** 2 / 2)
         self._gains = [TARGET_RMS / math.sqrt(m) for m in ms]
-
-    _LFO_STEP = 256  # LFOs (periods > 10 s) are evaluated every 256 samples and interpolated
-    _SUB = 1024  # oscillators: exact phasor every _SUB samples times a precomputed in-between rotation
-
-    def _rotations(self, f: float) -> np.ndarray:
-        cache = self.__dict__.setdefault("_rot_cache", {})
-        if f not in cache:
-            cache[f] = np.exp(2j * np.pi * np.mod(np.arange(self._SUB) * (f / self.rate), 1.0))
-        return cache[f]
+        steps, u = BLOCK // self._STEP, np.arange(self._STEP) / self._STEP
+        q = np.arange(steps + 1) * self._STEP  # offsets of the step starts in a block
+        self._chan = []
+        for c in range(2):
+            fr, amp, p0, grp = np.array(voices[c]).T  # fr: cycles per sample
+            fr, grp = fr / self.rate, grp.astype(int)
+            per, depth, lph = np.array(groups[c]).T
+            lfo_fr = 1.0 / (per * self.rate)
+            # phase advance from the block start to each step start, exact (cycles mod 1)
+            adv = np.exp(2j * np.pi * np.mod(q[None, :-1] * fr[:, None], 1.0))  # (voices, steps)
+            lfo_adv = np.exp(2j * np.pi * np.mod(q[None, :] * lfo_fr[:, None], 1.0))  # (groups, steps + 1)
+            # within a step: theta_j = 2 pi (j f / rate mod 1)
+            theta = 2 * np.pi * np.mod(np.arange(self._STEP)[None, :] * fr[:, None], 1.0)
+            cos, sin = np.cos(theta), np.sin(theta)
+            rows = np.concatenate((cos, sin, cos * u, sin * u)).astype(np.float32)  # (4 voices, _STEP)
+            self._chan.append((fr, amp * self._gains[c], p0, grp, lfo_fr, depth, lph, adv, lfo_adv, rows))
+        self._buf = np.empty((steps, self._STEP), dtype=np.float32)  # scratch (see _TiledNoise)
 
     def _block(self, k, state):
-        coarse = np.arange(0, BLOCK + self._LFO_STEP, self._LFO_STEP)
-        tc = (k * BLOCK + coarse) / self.rate
-        fine = np.arange(BLOCK)
-        starts = k * BLOCK + np.arange(0, BLOCK, self._SUB, dtype=np.int64)
-        out = np.zeros((BLOCK, 2))
+        n0 = k * BLOCK
+        steps = BLOCK // self._STEP
+        out = np.empty((BLOCK, 2), dtype=np.float32)
+        buf = self._buf
         for c in range(2):
-            for per, depth, lph, voices in self._groups[c]:
-                ph = np.zeros((starts.size, self._SUB), dtype=complex)
-                for f, amp, p0 in voices:
-                    # exact phase (cycles mod 1, float64) at each sub-block start, rotated within it
-                    at = amp * np.exp(1j * (2 * np.pi * np.mod(starts * (f / self.rate), 1.0) + p0))
-                    ph += at[:, None] * self._rotations(f)[None, :]
-                lfo = 1.0 + depth * np.sin(2 * np.pi * np.mod(tc / per, 1.0) + lph)
-                out[:, c] += ph.imag.ravel() * np.interp(fine, coarse, lfo)
-            out[:, c] *= self._gains[c]
-        return out.astype(np.float32), None
+            fr, amp, p0, grp, lfo_fr, depth, lph, adv, lfo_adv, rows = self._chan[c]
+            # exact float64 phase at the block start (cycles mod 1), advanced exactly to each step:
+            # amp * exp(j phi) at every step start of every voice
+            z = (amp * np.exp(1j * (2 * np.pi * np.mod(n0 * fr, 1.0) + p0)))[:, None] * adv
+            lfo = np.exp(1j * (2 * np.pi * np.mod(n0 * lfo_fr, 1.0) + lph))[:, None] * lfo_adv
+            lfo = 1.0 + depth[:, None] * lfo.imag  # at the step starts and the block end
+            lev, slope = lfo[grp, :-1], np.diff(lfo, axis=1)[grp]  # (voices, steps)
+            v = grp.size
+            coef = np.empty((4 * v, steps))
+            np.multiply(lev, z.imag, out=coef[:v])
+            np.multiply(lev, z.real, out=coef[v:2 * v])
+            np.multiply(slope, z.imag, out=coef[2 * v:3 * v])
+            np.multiply(slope, z.real, out=coef[3 * v:])
+            coef = np.ascontiguousarray(coef.T, dtype=np.float32)  # (steps, 4 voices)
+            chunk = max(1, self._MNK // (4 * v * self._STEP))
+            for r in range(0, steps, chunk):
+                np.matmul(coef[r:r + chunk], rows, out=buf[r:r + chunk])
+            out[:, c] = buf.reshape(BLOCK)
+        return out, None
 
 
 def _drone_partials():

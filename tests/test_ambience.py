@@ -79,10 +79,11 @@ def test_noise_colour_octave_slopes(minute, name, psd_slope, tol):
     ideal = psd_slope * np.log2(np.array(OCTAVES) / 1000.0)
     dev = levels - ideal
     assert np.all(np.abs(dev - dev.mean()) < 1.5), dev - dev.mean()
-    # pink: equal energy per octave (octave band power flat)
+    # pink: equal energy per octave (octave band power flat), and the tiles' exact 1/f slope
     if name == "pink":
         bands = octave_band_db(x, R, OCTAVES)
         assert np.ptp(bands) < 1.5
+        assert slope_per_octave(levels, OCTAVES) == pytest.approx(-3.01, abs=0.15)
 
 
 @pytest.mark.parametrize("name", ["white", "pink", "brown", "ocean"])
@@ -153,25 +154,136 @@ def test_tonal_beds(minute, name):
     assert 0.0 < rms(x[:, 0] - x[:, 1]) < 2 * TARGET_RMS
 
 
+def max_ncc(x, at, length, lag_from, lag_to):
+    """Largest |normalized cross-correlation| of x[at:at+length] with the windows of x
+    starting lag_from..lag_to samples later (an exact repeat gives 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    seg = x[at:at + length]
+    y = x[at + lag_from:at + lag_to + length]
+    n = 1 << int(np.ceil(np.log2(y.size + seg.size)))
+    corr = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(seg, n)), n)[: y.size - seg.size + 1]
+    c2 = np.concatenate(([0.0], np.cumsum(y * y)))
+    energy = c2[seg.size:] - c2[:-seg.size]  # energy of each window
+    return float(np.max(np.abs(corr / np.sqrt(energy * np.dot(seg, seg) + 1e-30))))
+
+
+def render_seconds(name, seconds, seed=0):
+    bed = make_bed(name, R, seed=seed)
+    return np.concatenate([bed.render(s, R) for s in range(0, int(seconds * R), R)])
+
+
 @pytest.mark.parametrize("name", PROCEDURAL)
 def test_no_loop_within_a_minute(minute, name):
     """The first 2 s never reappear within the minute.
 
     A loop would match its start exactly (normalized cross-correlation ~1 at its
-    period). Noise stays uncorrelated; a steady tone is naturally self-similar,
-    so tonal beds only have to stay measurably away from an exact repeat.
+    period). Noise is compared after a first difference (whitened): brown's few
+    dozen 2-8 Hz cycles in 2 s would otherwise make chance correlations of ~0.3;
+    whitened, independent noise stays near 0.03 while a repeat still gives ~1.
+    A steady tone is naturally self-similar, so tonal beds only have to stay
+    measurably away from an exact repeat.
     """
-    from scipy import fft
-
     x = minute[name][:, 0].astype(np.float64)
-    seg = x[:2 * R]
-    n = fft.next_fast_len(x.size + seg.size, real=True)
-    corr = fft.irfft(fft.rfft(x, n) * np.conj(fft.rfft(seg, n)), n)[: x.size - seg.size]
-    c2 = np.concatenate(([0.0], np.cumsum(x * x)))
-    energy = (c2[seg.size:] - c2[:-seg.size])[: corr.size]  # energy of each 2 s window
-    ncc = corr / np.sqrt(energy * np.dot(seg, seg) + 1e-30)
-    limit = 0.995 if name in ("drone", "bowl-drone") else 0.3
-    assert np.max(ncc[R:]) < limit, name
+    if name in ("drone", "bowl-drone"):
+        assert max_ncc(x, 0, 2 * R, R, x.size - 2 * R) < 0.995, name
+    else:
+        d = np.diff(x)
+        assert max_ncc(d, 0, 2 * R, R, d.size - 2 * R) < 0.15, name
+
+
+@pytest.mark.parametrize("name", ["white", "pink", "brown", "ocean"])
+def test_no_reuse_within_45_seconds(name):
+    """Noise is read from 47.6 s tiles in grains: no stretch comes back within ~45 s in either channel."""
+    x = render_seconds(name, 90).astype(np.float64)
+    for c in range(2):
+        d = np.diff(x[:, c])
+        for at in (0, 20 * R, 40 * R):
+            assert max_ncc(d, at, 2 * R, R, 45 * R) < 0.15, (name, c, at / R)
+    # the detector does see a repeat: 3 s of this noise pasted 30 s later
+    d = np.diff(x[:, 0])
+    d[40 * R:43 * R] = d[10 * R:13 * R]
+    assert max_ncc(d, 10 * R, 2 * R, R, 45 * R) > 0.9
+
+
+@pytest.mark.parametrize("name, limit", [("white", 0.1), ("pink", 0.1), ("brown", 0.1), ("ocean", 0.3)])
+def test_noise_stereo_decorrelated_over_two_minutes(name, limit):
+    x = render_seconds(name, 120).astype(np.float64)
+    assert abs(np.corrcoef(x[:, 0], x[:, 1])[0, 1]) < limit
+
+
+@pytest.mark.parametrize("name", ["white", "pink"])
+def test_noise_level_steady_through_grain_joins(name):
+    """Grains meet at every block boundary with an equal-power crossfade: the 50 ms
+    level around 200 joins is the level elsewhere (a linear crossfade would dip 2-3 dB)."""
+    from generator import ambience
+
+    bed = make_bed(name, R, seed=4)
+    joins = range(1, 201)
+    total = sum(float(np.sum(bed.render(s, R).astype(np.float64) ** 2)) for s in range(0, 201 * BLOCK, R))
+    overall = total / (2 * (201 * BLOCK // R) * R)  # mean power per sample and channel
+    f = int(0.05 * R)
+
+    def frames(k, offsets):  # mean power of 50 ms frames starting at k * BLOCK + offset
+        x = bed.render(k * BLOCK - 2 * f, 4 * f).astype(np.float64)
+        return [np.mean(x[2 * f + o:3 * f + o] ** 2) for o in offsets]
+
+    centred = [p for k in joins for p in frames(k, [-f // 2])]
+    near = [p for k in joins for p in frames(k, [-2 * f, -f, 0, f])]  # +-100 ms
+    assert 10 * np.log10(np.mean(centred) / overall) == pytest.approx(0.0, abs=0.5)
+    assert 10 * np.log10(np.mean(near) / overall) == pytest.approx(0.0, abs=0.5)
+    # where a grain reads on from where the last one ended there is no crossfade (no 3 dB swell)
+    joined = [k for k in range(1, 1000) if bed._grains.joined(k)][:20]
+    assert len(joined) >= 10
+    assert ambience.XFADE // 2 < f
+    at_joined = [p for k in joined for p in frames(k, [-f // 2])]
+    assert 10 * np.log10(np.mean(at_joined) / overall) == pytest.approx(0.0, abs=1.0)
+
+
+def test_noise_tiles_are_cached_and_shared():
+    """Tiles are float32, 2**21 samples, unit RMS, built once per (kind, seed, index, rate) and shared."""
+    from generator import ambience
+
+    a = make_bed("pink", R, seed=4321)
+    a.render(0, 1000)
+    built = ambience.tile_builds
+    tiles = a._tile_pair("pink")
+    b = make_bed("pink", R, seed=4321)
+    assert np.array_equal(b.render(5 * BLOCK, 5000), a.render(5 * BLOCK, 5000))
+    assert ambience.tile_builds == built  # the second bed built nothing
+    assert all(t is u for t, u in zip(tiles, b._tile_pair("pink")))
+    for t in tiles:
+        assert t.dtype == np.float32 and t.shape == (2 ** 21,) and not t.flags.writeable
+        assert rms(t) == pytest.approx(1.0, abs=1e-4)
+    assert not np.allclose(tiles[0][:1000], tiles[1][:1000])  # two independent tiles
+    # another seed gets its own tiles; the cache stays bounded
+    for seed in range(4322, 4322 + ambience.TILE_CACHE_MAX // 2 + 1):
+        make_bed("white", R, seed=seed).render(0, 10)
+    assert ambience.tile_builds == built + 2 * (ambience.TILE_CACHE_MAX // 2 + 1)
+    assert len(ambience._tiles) <= ambience.TILE_CACHE_MAX
+
+
+def test_noise_tiles_are_circular_and_exactly_shaped():
+    """A tile has no seam at its wrap, and its spectrum follows the target (pink: -3.01 dB/octave)."""
+    from generator import ambience
+
+    t = ambience.noise_tile("pink", 0, 0, R).astype(np.float64)
+    steps = np.abs(np.diff(t))
+    wrap = abs(t[0] - t[-1])
+    assert wrap < np.percentile(steps, 99.9)
+    levels = octave_band_db(np.concatenate((t[-R:], t[:R])), R, OCTAVES, density=True)  # across the wrap
+    assert slope_per_octave(levels, OCTAVES) == pytest.approx(-3.01, abs=0.3)
+
+
+def test_ambience_does_not_need_scipy():
+    """scipy.signal costs ~1 s and ~75 MB per process: beds are numpy only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from generator.ambience import make_bed, BED_NAMES; "
+            "[make_bed(n).render(0, 70000) for n in BED_NAMES if n != 'none']; "
+            "print(' '.join(sorted(k for k in sys.modules if k.startswith(('scipy.signal', 'scipy.fft')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_tonal_bed_far_into_an_hour_is_fresh():
