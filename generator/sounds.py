@@ -180,9 +180,11 @@ def glide_window(phases: Sequence[Tuple[str, int]], start: int, n: int, phase0: 
     end = min(start + n, total)
     if end <= start:
         return np.zeros(max(0, n), dtype=np.float32), phase0
-    idx = np.arange(start, end)
-    pos = np.empty(end - start)
-    level = np.empty(end - start)
+    m = end - start
+    # (big arrays are filled in place: a fresh multi-megabyte temporary costs more in page
+    # faults than the arithmetic on it)
+    pos = np.empty(m)
+    level = np.empty(m, dtype=np.float32)
     ramp = int(round(_GLIDE_LEVEL_RAMP * rate))
     p, off, prev = 0.0, 0, None
     for j, (name, k) in enumerate(ph):
@@ -190,12 +192,17 @@ def glide_window(phases: Sequence[Tuple[str, int]], start: int, n: int, phase0: 
         a, b = max(off, start), min(off + k, end)
         if a < b:
             sl = slice(a - start, b - start)
-            local = np.arange(a - off, b - off)
             if name == "hold":
                 pos[sl] = p
             else:
+                # the raised-cosine ease, its cosine in float32 (the fast path; 6e-8 of the span)
                 target = 1.0 if name == "in" else 0.0
-                pos[sl] = p + (target - p) * (0.5 - 0.5 * np.cos(np.pi * local / k))
+                u = (np.arange(a - off, b - off) * (np.pi / k)).astype(np.float32)
+                np.cos(u, out=u)
+                seg = pos[sl]
+                seg[:] = u
+                seg *= -0.5 * (target - p)
+                seg += p + 0.5 * (target - p)
             level[sl] = lv
         if name != "hold":
             p = 1.0 if name == "in" else 0.0
@@ -208,32 +215,49 @@ def glide_window(phases: Sequence[Tuple[str, int]], start: int, n: int, phase0: 
                 level[ra - start:rb - start] = prev[0] + (lv - prev[0]) * (0.5 - 0.5 * np.cos(np.pi * u / (2 * h)))
         prev = (lv, k)
         off += k
-    freq = GLIDE_LOW * (GLIDE_HIGH / GLIDE_LOW) ** pos
-    step = freq * (2 * np.pi / rate)
-    phase = np.empty(end - start)
+    # frequency GLIDE_LOW * (HIGH/LOW)**pos, as the phase step per sample
+    step = pos
+    step *= math.log(GLIDE_HIGH / GLIDE_LOW)
+    step += math.log(GLIDE_LOW * 2 * np.pi / rate)
+    np.exp(step, out=step)
+    end_phase = float((phase0 + step.sum()) % (2 * np.pi))
+    phase = np.empty(m)
     phase[0] = phase0
     np.cumsum(step[:-1], out=phase[1:])
     phase[1:] += phase0
-    end_phase = float((phase0 + step.sum()) % (2 * np.pi))
-    # sin(2x) = 2 sin x cos x and sin(3x) = sin x (3 - 4 sin^2 x): one sine and one cosine, in float32
-    # on the phase wrapped to [0, 2 pi) (float64 until then, so an hour-long cue keeps its pitch exact)
-    x = np.mod(phase, 2 * np.pi).astype(np.float32)
-    sn, cs = np.sin(x), np.cos(x)
-    (h1, a1), (h2, a2), (h3, a3) = _GLIDE_HARMONICS
-    wave = a1 * sn + a2 * 2 * sn * cs + a3 * sn * (3 - 4 * sn * sn)
-    out = wave * (level * (GLIDE_PEAK / _GLIDE_WAVE_PEAK)).astype(np.float32)
+    # wrapped to [0, 2 pi) in float64 (so an hour-long cue keeps its pitch exact), then float32
+    q = step                                    # reuse: step is no longer needed
+    np.multiply(phase, 1 / (2 * np.pi), out=q)
+    np.floor(q, out=q)
+    q *= 2 * np.pi
+    np.subtract(phase, q, out=phase)
+    x = phase.astype(np.float32)
+    # a1 sin x + a2 sin 2x + a3 sin 3x = sin x (a1 + 3 a3 + 2 a2 cos x - 4 a3 sin^2 x)
+    (_, a1), (_, a2), (_, a3) = _GLIDE_HARMONICS
+    sn = np.sin(x)
+    np.cos(x, out=x)
+    x *= np.float32(2 * a2)
+    x += np.float32(a1 + 3 * a3)
+    sq = sn * sn
+    sq *= np.float32(4 * a3)
+    x -= sq
+    x *= sn
+    level *= np.float32(GLIDE_PEAK / _GLIDE_WAVE_PEAK)
+    out = x
+    out *= level
     # the cue's own fade in and out, at its absolute ends
     fi = min(int(round(_GLIDE_FADE_IN * rate)), total // 2)
     fo = min(int(round(_GLIDE_FADE_OUT * rate)), total // 2)
     if fi > 0 and start < fi:
-        m = idx < fi
-        out[m] *= 0.5 - 0.5 * np.cos(np.pi * idx[m] / fi)
+        idx = np.arange(start, min(end, fi))
+        out[:idx.size] *= (0.5 - 0.5 * np.cos(np.pi * idx / fi)).astype(np.float32)
     if fo > 0 and end > total - fo:
-        m = idx >= total - fo
-        out[m] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(fo) / fo))[::-1][idx[m] - (total - fo)]
-    if end - start < n:
-        out = np.concatenate([out, np.zeros(n - (end - start))])
-    return out.astype(np.float32), end_phase
+        a = max(start, total - fo)
+        ramp_out = (0.5 - 0.5 * np.cos(np.pi * np.arange(fo) / fo))[::-1]
+        out[a - start:] *= ramp_out[a - (total - fo):end - (total - fo)].astype(np.float32)
+    if m < n:
+        out = np.concatenate([out, np.zeros(n - m, dtype=np.float32)])
+    return out, end_phase
 
 
 # chime notes (A major): in = E5, hold = C#5 (softer), out = B4 then A4
