@@ -5,6 +5,12 @@ import os
 import sys
 from pathlib import Path
 
+# One thread per BLAS call: renders run beside ffmpeg (and batch runs them side by side), and
+# idle OpenBLAS threads spin for ~0.1 s after every large call, stealing the encoder's core.
+# Set before numpy is first imported; a user's own setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import click
 
 from . import __version__

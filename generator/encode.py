@@ -77,6 +77,24 @@ class _Feeder:
         return not self.failed
 
 
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(pipe) -> None:
+    """Give ffmpeg's stdin pipe 1 MB (Linux), not 64 KB: ~30 ms of encoding instead of ~2 ms.
+
+    The feeder thread needs the GIL between writes, and the mixer may hold it for a
+    switch interval (5 ms); with a 64 KB pipe ffmpeg ran dry every chunk and a
+    20-minute render's encode took ~2 s longer than ffmpeg alone.
+    """
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass            # not Linux, or a lower pipe-max-size: the default pipe still works
+
+
 def _last_line(text: str, default: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else default
@@ -144,6 +162,7 @@ class Encoder:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         except OSError as e:
             raise AudioError(f"could not start ffmpeg: {e}", path=self.out_path) from e
+        _widen_pipe(self._proc.stdin)
 
     def _ffmpeg_error(self) -> str:
         if self._err is None:
