@@ -98,14 +98,14 @@ def paragraphs_for(minutes: float) -> int:
 
 
 def build(minutes: float, seed: int = 1, period: int | None = None, ambience: str = "ocean",
-          title: str | None = None) -> list:
+          title: str | None = None, voice: str = "gentle") -> list:
     """The items of a practice of ``minutes`` (paragraph text cycles with ``period`` paragraphs)."""
     n = paragraphs_for(minutes)
     period = period or n
     base = paragraphs(seed, period)
     rng = random.Random(seed * 31 + 7)
     items: list = [("front", {"title": title or f"Benchmark practice {minutes:g}m (seed {seed})",
-                              "length": minutes, "ambience": ambience})]
+                              "length": minutes, "ambience": ambience, "voice": voice})]
     items.append(("heading", HEADINGS[0]))
     items.append(("bell",))
     items.append(("pause", 3, 3))
@@ -130,7 +130,7 @@ def to_markdown(items: list) -> str:
         if kind == "front":
             f = it[1]
             lines += ["---", f"title: {f['title']}", "author: bench", f"length: {f['length']:g}m",
-                      "voice: gentle", f"ambience: {f['ambience']}", "ambience_level: -28",
+                      f"voice: {f.get('voice', 'gentle')}", f"ambience: {f['ambience']}", "ambience_level: -34",
                       "breath_cues: glide", "bell: bowl", "variables:", "  name: friend", "---", ""]
         elif kind == "heading":
             lines += [f"# {it[1]}", ""]

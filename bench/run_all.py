@@ -13,9 +13,12 @@ Measured:
     same 20 minutes (the render's own output decoded to s16le, piped into
     ``ffmpeg -f s16le ... -c:a libmp3lame`` with the renderer's own LAME settings; only ffmpeg is timed);
 (b) peak memory of 10-, 30- and 60-minute renders (warm cache);
-(c) warm vs cold re-render, and a re-render after editing one line;
+(c) warm vs cold re-render, and a re-render after editing one line; the same
+    warm/cold pair with the neural (Piper) voice when this Python has the
+    ``[neural]`` extra (``--no-neural`` skips it);
 (d) ``meditate batch`` of 4 practices of ~5 minutes, ``-j 1`` vs ``-j 2``
-    (``--force``; warm cache and cold);
+    (``--force``; warm cache and cold), and the most ``-j 2`` could gain on two
+    cores (``-j 1`` wall over half the CPU ``-j 2`` used);
 (e) the naive pyttsx3 + pydub script (bench/naive_baseline.py) on the 20-minute practice.
 
 Wall is ``time.perf_counter`` around the command; CPU is user+sys of the command
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -171,6 +175,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=0, help="runs per measurement (default: 2 when a run is cheap, else 1)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--no-naive", action="store_true", help="skip the pyttsx3+pydub baseline")
+    ap.add_argument("--no-neural", action="store_true", help="skip the Piper voice runs even when it is installed")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="markdown results file ('' for none)")
     args = ap.parse_args()
 
@@ -199,6 +204,9 @@ def main() -> int:
         manifest = b.tmp / "series.yaml"
         manifest.write_text("title: Bench series\nvoice: gentle\npractices:\n" + "".join(
             f"  - script: {s.name}\n    length: {series_m:g}m\n" for s in series_scripts), encoding="utf-8")
+        neural = importlib.util.find_spec("piper") is not None and not args.no_neural
+        p_neural = (b.write(f"p{main_m:g}-neural.md", practice.build(main_m, seed=1, ambience="ocean", voice="neural"))
+                    if neural else None)
         plan_json = b.tmp / "naive-plan.json"
         plan_json.write_text(json.dumps(practice.to_plan(main_items)), encoding="utf-8")
 
@@ -246,6 +254,15 @@ def main() -> int:
             return b.render(s, b.warm, "main-edit.mp3")
 
         c_edit = b.repeat(f"render {main_m:g}m after editing one line", edited)
+
+        # -- (c) the same with the neural (Piper) voice, when the [neural] extra is installed
+        c_nw = c_nc = None
+        if neural:
+            nwarm = b.tmp / "cache-neural"
+            nwarm.mkdir(exist_ok=True)
+            c_nc = b.repeat(f"render {main_m:g}m neural cold", lambda i: b.render(p_neural, b.cold_cache(), "neural-cold.mp3"))
+            b.render(p_neural, nwarm, "neural-warm.mp3")      # fills the neural cache
+            c_nw = b.repeat(f"render {main_m:g}m neural warm", lambda i: b.render(p_neural, nwarm, "neural-warm.mp3"))
 
         # -- (b) memory ---------------------------------------------------------------
         mem_runs = {}
@@ -312,11 +329,25 @@ def main() -> int:
             note=f"warm {a_warm.wall:.1f} s, cold {a_cold.wall:.1f} s")
         row("c", f"re-render {M} after editing one line", c_edit, f"{c_edit.wall / a_cold.wall:.2f}x cold",
             note=f"{c_edit.wall / a_warm.wall:.2f}x warm")
+        if c_nw is not None:
+            row("c", f"render {M} neural voice (Piper) cold", c_nc)
+            row("c", f"render {M} neural voice (Piper) warm", c_nw)
+            rn = c_nw.wall / c_nc.wall
+            row("c", f"re-render {M} neural voice warm / cold", None, f"{rn:.2f}", "<= 0.5", rn <= 0.5,
+                note=f"warm {c_nw.wall:.1f} s, cold {c_nc.wall:.1f} s")
+        else:
+            row("c", "neural voice (Piper) warm / cold", None, note="not measured: the [neural] extra is not installed "
+                "in this Python (run the bench with a venv that has it)")
         sw = d_w1.wall / d_w2.wall
         sc = d_c1.wall / d_c2.wall
         S = f"4 x {series_m:g}m"
         row("d", f"batch {S} -j 1 warm --force", d_w1)
         row("d", f"batch {S} -j 2 warm --force", d_w2, f"{sw:.2f}x faster", ">= 1.6x", sw >= 1.6)
+        # what two cores allow at best: the CPU the batch needs, spread perfectly over both
+        ceil_w = d_w1.wall / (d_w2.cpu / 2)
+        row("d", "best -j 2 can do on 2 cores (warm)", None, f"{ceil_w:.2f}x",
+            note=f"-j 1 wall / (-j 2 CPU / 2); -j 2 reaches {sw / ceil_w:.0%} of it. -j 1 already keeps "
+                 f"{d_w1.cpu / d_w1.wall:.2f} cores busy (render and its ffmpeg overlap)")
         row("d", f"batch {S} -j 1 cold --force", d_c1)
         row("d", f"batch {S} -j 2 cold --force", d_c2, f"{sc:.2f}x faster")
         if e_run is not None:
