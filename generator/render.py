@@ -20,6 +20,7 @@ from .script import Breathe, Script, Speech, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .transcript import to_vtt
+from .yielding import run_yielding
 
 DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
@@ -233,8 +234,8 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
 
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
     check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
-    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate,
-                 finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
+
+    def mix_into(enc) -> float:
         for chunk in mixer.chunks(fg_gain=gain):
             y = master.process(chunk)
             if len(y):
@@ -245,7 +246,12 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
         if len(y):
             enc.write(y)
             check.feed(y)
-        measured = check.integrated_lufs()
+        return check.integrated_lufs()
+
+    # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
+    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate,
+                 finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
+        measured = run_yielding(lambda: mix_into(enc))
         if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
             raise _OffTarget(measured)      # the encoder's temporary file is removed
     return measured
