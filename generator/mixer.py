@@ -38,6 +38,7 @@ class Event:
     make: Callable[[], np.ndarray]
     gain: float
     key: object = None       # tones with equal keys share one synthesized array
+    clip: object = None      # speech: the cached clip (its energy profile sits beside it)
 
     @property
     def end(self) -> int:
@@ -72,7 +73,7 @@ class Mixer:
         rate = self.rate
         for e in tl.entries:
             if e.kind == "speech":
-                out.append(Event(e.start, e.length, e.clip.load, 1.0, "speech"))
+                out.append(Event(e.start, e.length, e.clip.load, 1.0, "speech", clip=e.clip))
             elif e.kind == "bell" and bell != "none":
                 n = len(self._tone(("bell", bell), lambda: sounds.bell(bell, rate)))
                 for s in e.strikes:
@@ -101,7 +102,7 @@ class Mixer:
                             continue
                         m = min(n, clip.frames)
                         out.append(Event(s, m, lambda c=clip, m=m: _fit_clip(c.load(), m),
-                                         SPOKEN_CUE_GAIN, "speech"))
+                                         SPOKEN_CUE_GAIN, "speech", clip=clip))
         return out
 
     def _tone(self, key, make) -> np.ndarray:
@@ -186,6 +187,28 @@ class Mixer:
     def edge_envelope(self, pos: np.ndarray) -> np.ndarray:
         f = self._fade_at(pos, EDGE_FADE, EDGE_FADE)
         return np.ones(pos.shape[0]) if f is None else f
+
+    # ------------------------------------------------------------ loudness analysis
+    def foreground_energies(self, segment: int) -> np.ndarray:
+        """K-weighted energy of every complete ``segment`` of the foreground (all channels), from
+        each sound's energy profile (see energy.py): speech from the cache, tones once, glides made."""
+        from . import energy
+
+        seg = np.zeros(self.timeline.frames // segment)
+        for ev in self.events:
+            if ev.clip is not None:
+                prof = energy.clip_profile(ev.clip.path, ev.length if ev.length < ev.clip.frames else None)
+            elif isinstance(ev.key, tuple) and ev.key[0] == "glide":
+                # a window's energy does not depend on the oscillator phase it starts with
+                from .sounds import glide_window
+
+                _, _cue, _w, rel, a, n = ev.key
+                prof = energy.tone_profile(("glide", rel, a, n, self.rate),
+                                           lambda: glide_window(rel, a, n, 0.0, self.rate)[0])
+            else:
+                prof = energy.tone_profile((ev.key, self.rate), lambda ev=ev: self._materialize(ev))
+            energy.lay(seg, prof, ev.start, float(ev.gain) ** 2, segment)
+        return seg * self.channels
 
     # ------------------------------------------------------------ the stream
     def foreground(self, size: int = CHUNK) -> Iterator[np.ndarray]:

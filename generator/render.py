@@ -6,6 +6,7 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -182,8 +183,11 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     progress.start(2 * n_chunks, "mixing")
 
     # pass 1: the loudness of the voice, cues and bells alone; the bed's is predicted from a probe of it
+    # (meanwhile another thread builds the bed's noise tiles: numpy's FFT runs without the GIL)
+    warming = _warm_up(mixer.bed)
     model = analyse(p, mixer, progress)
     gain = model.solve(opts.loudness)
+    warming.join()
 
     # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
     # a pass that misses the target by more than LOUDNESS_TOLERANCE is thrown away and done again
@@ -207,6 +211,20 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     finally:
         progress.finish()
     return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused)
+
+
+def _warm_up(bed) -> threading.Thread:
+    """Start making the bed's first block (its noise tiles, shared per process) on a thread."""
+    def work():
+        try:
+            if bed is not None:
+                bed.render(0, 1)
+        except Exception:
+            pass            # the mixing pass makes it again and reports any error
+
+    t = threading.Thread(target=work, name="meditate-bed", daemon=True)
+    t.start()
+    return t
 
 
 def _next_gain(tried: list[tuple[float, float]], target: float) -> float:
@@ -307,7 +325,8 @@ def _bed_probe(p: Prepared, frames: int) -> np.ndarray:
 
 
 def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessModel:
-    """Pass 1: measure the foreground (mono, sparse, cheap) and predict the bed.
+    """Pass 1: the foreground's loudness from its sounds' energy profiles (energy.py, no mixing),
+    and the bed's predicted.
 
     The bed is not rendered here: a minute of it is measured once, and its 100 ms
     segment energies, cycled along the practice and scaled by the bed's gain
@@ -315,14 +334,9 @@ def analyse(p: Prepared, mixer, progress: Progress | None = None) -> LoudnessMod
     stems add, so the mix's loudness for a foreground gain g is that of
     g**2 * foreground + bed.
     """
-    from .loudness import LoudnessMeter
-
-    meter = LoudnessMeter(SAMPLE_RATE, 1, true_peak=False)
-    for chunk in mixer.foreground():
-        meter.feed(chunk)
-        if progress:
-            progress.advance()
-    fg = meter.segment_energies() * mixer.channels      # the mono foreground sits in every channel
+    fg = mixer.foreground_energies(SEGMENT)      # the mono foreground sits in every channel
+    if progress:
+        progress.advance(-(-p.timeline.frames // CHUNK))
     bed = np.zeros_like(fg)
     if mixer.bed is not None and fg.size:
         e = _bed_probe(p, min(BED_PROBE, p.timeline.frames))

@@ -35,7 +35,7 @@ def cache_dir() -> Path:
 def clear_cache() -> int:
     """Remove the speech cache; return how many clips were removed."""
     d = cache_dir() / "speech"
-    n = sum(1 for _ in d.rglob("*.npy")) if d.exists() else 0
+    n = sum(1 for f in d.rglob("*.npy") if not f.name.endswith(".k64.npy")) if d.exists() else 0   # not energy profiles
     shutil.rmtree(d, ignore_errors=True)
     return n
 
