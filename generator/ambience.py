@@ -384,7 +384,8 @@ class OceanBed(_TiledNoise):
     _PMIN, _PMAX = 8.0, 14.0
     _RISE, _FALL = 0.4, 0.9
     _DELAY = (0.0, 0.3)
-    _STEP = 128  # the swell is slow: evaluated every 128 samples and interpolated
+    _STEP = 1024  # the swell is slow (rises >= 3.2 s): evaluated every 1024 samples, interpolated
+    _SPAN = 64  # blocks whose coarse swell is computed at once (one vectorized pass, ~95 s)
 
     def __init__(self, rate: int = SAMPLE_RATE, seed: int = 0):
         super().__init__(rate, seed, self._SALT)
@@ -398,6 +399,7 @@ class OceanBed(_TiledNoise):
         self._extend_waves(0.0)
         self._gain = TARGET_RMS / math.sqrt(self._mean_square())
         self._ramp = (np.arange(self._STEP) / self._STEP).astype(np.float32)
+        self._coarse: dict = {}  # channel -> (span index, coarse swell over that span)
 
     # --- the wave train
     def _extend_waves(self, until: float) -> None:
@@ -445,8 +447,14 @@ class OceanBed(_TiledNoise):
 
     def _swell_fine(self, k: int, channel: int) -> np.ndarray:
         """The swell over block ``k`` for ``channel``, float32, linear between points every _STEP samples."""
-        tc = (k * BLOCK + np.arange(0, BLOCK + self._STEP, self._STEP)) / self.rate
-        ec = self.swell(tc - self._DELAY[channel]).astype(np.float32)
+        g, per = k // self._SPAN, BLOCK // self._STEP
+        if self._coarse.get(channel, (None,))[0] != g:
+            # points at absolute multiples of _STEP: the values never depend on what was asked before
+            first = g * self._SPAN * BLOCK
+            tc = (first + np.arange(0, self._SPAN * BLOCK + self._STEP, self._STEP)) / self.rate
+            self._coarse[channel] = (g, self.swell(tc - self._DELAY[channel]).astype(np.float32))
+        off = (k - g * self._SPAN) * per
+        ec = self._coarse[channel][1][off:off + per + 1]
         e = np.multiply(np.diff(ec)[:, None], self._ramp[None, :])
         e += ec[:-1, None]
         return e.reshape(BLOCK)
