@@ -270,8 +270,8 @@ class _Grains:
     """Where grain ``k`` (block ``k``, plus XFADE / 2 either side) reads: a pure function of (seed, salt, k).
 
     Cycle ``c = k // GRAINS`` reads tile ``c % 2`` on the left and ``(c + 1) % 2``
-    on the right; its grains take the tile's GRAINS slots in a random order,
-    all shifted by a random rotation.
+    on the right (backwards); its grains take the tile's GRAINS slots in a random
+    order, all shifted by a random rotation.
     """
 
     def __init__(self, seed: int, salt: int):
@@ -332,6 +332,10 @@ class _TiledNoise(BlockBed):
         """out (BLOCK,) = gain * noise ``kind`` of ``channel`` over block ``k``: grain k,
         crossfaded into grain k - 1 over its first XFADE / 2 samples and into grain k + 1 over its last."""
         tiles, g, h = self._tile_pair(kind), self._grains, XFADE // 2
+        if channel:
+            # the right channel reads its tiles backwards: the left reads the same tile in the
+            # next cycle, and a stretch replayed reversed is a different sound (not an echo)
+            tiles = tuple(t[::-1] for t in tiles)
         _read(tiles[g.tile(k, channel)], g.offset(k), out, gain)
         tmp = np.empty(h, dtype=np.float32)
         if k > 0 and not g.joined(k):

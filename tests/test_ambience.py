@@ -205,6 +205,17 @@ def test_no_reuse_within_45_seconds(name):
     assert max_ncc(d, 10 * R, 2 * R, R, 45 * R) > 0.9
 
 
+@pytest.mark.parametrize("name", ["white", "pink", "ocean"])
+def test_what_the_right_channel_played_the_left_does_not_replay(name):
+    """The left channel reads, in cycle c + 1, the tile the right read in cycle c: reversed on the
+    right, so no stretch comes back in the other ear either."""
+    x = render_seconds(name, 150).astype(np.float64)
+    right, left = np.diff(x[:, 1]), np.diff(x[:, 0])
+    both = np.concatenate([right[:60 * R], left])       # right's first minute, then all of the left
+    for at in (5 * R, 20 * R, 35 * R, 45 * R):
+        assert max_ncc(both, at, 2 * R, 60 * R - at, 60 * R - at + left.size - 2 * R) < 0.15, (name, at / R)
+
+
 @pytest.mark.parametrize("name, limit", [("white", 0.1), ("pink", 0.1), ("brown", 0.1), ("ocean", 0.3)])
 def test_noise_stereo_decorrelated_over_two_minutes(name, limit):
     x = render_seconds(name, 120).astype(np.float64)
