@@ -331,7 +331,7 @@ def main() -> int:
             f"{mem_cold.peak_mb:.0f} MB", "<= 200 MB", mem_cold.peak_mb <= 200,
             note="the tree includes the espeak worker")
         flat_ok = peaks[hi_m] - peaks[lo_m] <= max(10.0, 0.10 * peaks[lo_m])
-        row("b", f"memory flat {lo_m:g}m -> {hi_m:g}m", None, f"+{peaks[hi_m] - peaks[lo_m]:.0f} MB",
+        row("b", f"memory flat {lo_m:g}m -> {hi_m:g}m", None, f"{peaks[hi_m] - peaks[lo_m]:+.0f} MB",
             "+<= max(10 MB, 10%)", flat_ok)
         r3 = a_warm.wall / a_cold.wall
         row("c", f"re-render {M} warm / cold", None, f"{r3:.2f}", "<= 0.5", r3 <= 0.5,
