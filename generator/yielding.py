@@ -11,6 +11,7 @@ thread, keeps the caller's priority. Elsewhere the loop simply runs in place.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import Callable, TypeVar
 
@@ -31,7 +32,9 @@ def run_yielding(fn: Callable[[], T], by: int | None = None) -> T:
     """``fn()`` on a thread whose priority is ``by`` (default MIX_NICE) nice steps lower; its
     result or exception."""
     by = MIX_NICE if by is None else by
-    if by <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+    # Linux only: there a thread id names that thread for setpriority; elsewhere it could name
+    # some other process
+    if by <= 0 or not sys.platform.startswith("linux") or not hasattr(threading, "get_native_id"):
         return fn()
     box: dict = {}
 

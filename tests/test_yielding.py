@@ -28,6 +28,11 @@ def test_runs_lower_on_another_thread_and_leaves_the_caller_alone():
     assert run_yielding(_nice) == 19
 
 
+def test_elsewhere_it_runs_in_place(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert run_yielding(threading.get_ident) == threading.get_ident()
+
+
 def test_result_and_errors_come_back_to_the_caller():
     assert run_yielding(lambda: 42) == 42
     assert run_yielding(lambda: 7, by=0) == 7       # by 0: in place
