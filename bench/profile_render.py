@@ -45,7 +45,11 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "generator.cli", "plan", str(script)], check=True,
                    stdout=subprocess.DEVNULL, cwd=str(HERE.parent))
     print(f"peak RSS before import: {rss_mb():.0f} MB")
+    import generator.yielding
+
     from generator.render import RenderOptions, render
+
+    generator.yielding.MIX_NICE = 0     # mix in place: cProfile only sees the thread it runs on
 
     print(f"peak RSS after importing generator.render: {rss_mb():.0f} MB")
     prof = cProfile.Profile(time.process_time)   # CPU attribution: robust on a shared machine
