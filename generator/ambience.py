@@ -32,7 +32,9 @@ sooner than a cycle later (~48 s) and then in a different order and context.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -236,18 +238,55 @@ def _build_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def noise_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
-    """Tile ``index`` (0 or 1) of ``kind`` for ``seed``: built once per process, then shared.
+TILE_VERSION = "1"  # part of the on-disk name: change it whenever tile synthesis changes
 
-    The cache keeps the TILE_CACHE_MAX most recently used tiles; beds hold on to
-    the tiles they use, so a live bed never rebuilds one.
+
+def _tile_file(kind: str, seed: int, index: int, rate: int) -> Path:
+    from .speech import cache_dir
+
+    return cache_dir() / "beds" / f"{kind}-s{seed}-t{index}-{rate}-n{TILE_LEN}-v{TILE_VERSION}.npy"
+
+
+def _load_or_build(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+    """A tile from the on-disk cache (memory-mapped: processes share the pages), else built
+    and stored there for the next render (best effort: a read-only cache only costs time)."""
+    path = _tile_file(kind, seed, index, rate)
+    try:
+        tile = np.load(path, mmap_mode="r")
+        if tile.shape == (TILE_LEN,) and tile.dtype == np.float32:
+            return tile
+    except (OSError, ValueError):
+        pass
+    tile = _build_tile(kind, seed, index, rate)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, tile)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+    return tile
+
+
+def noise_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+    """Tile ``index`` (0 or 1) of ``kind`` for ``seed``: built once, kept on disk in the cache
+    folder and per process, then shared.
+
+    The process cache keeps the TILE_CACHE_MAX most recently used tiles; beds hold
+    on to the tiles they use, so a live bed never reloads one.
     """
     key = (kind, int(seed), int(index), int(rate))
     with _tile_lock:
         tile = _tiles.get(key)
         if tile is None:
-            tile = _build_tile(kind, int(seed), int(index), int(rate))
-            tile.flags.writeable = False
+            tile = _load_or_build(kind, int(seed), int(index), int(rate))
+            if tile.flags.writeable:
+                tile.flags.writeable = False
             _tiles[key] = tile
             while len(_tiles) > TILE_CACHE_MAX:
                 _tiles.popitem(last=False)

@@ -242,7 +242,7 @@ def cache():
 
 @cache.command("clear")
 def cache_clear():
-    """Remove every cached speech clip."""
+    """Remove every cached speech clip (and the ambience beds' cached noise tiles)."""
     from .speech import cache_dir, clear_cache
 
     n = clear_cache()

@@ -33,10 +33,12 @@ def cache_dir() -> Path:
 
 
 def clear_cache() -> int:
-    """Remove the speech cache; return how many clips were removed."""
+    """Remove the speech cache (clips and their loudness profiles) and the ambience beds' noise
+    tiles; return how many clips were removed."""
     d = cache_dir() / "speech"
     n = sum(1 for f in d.rglob("*.npy") if not f.name.endswith(".k64.npy")) if d.exists() else 0   # not energy profiles
     shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(cache_dir() / "beds", ignore_errors=True)
     return n
 
 

@@ -408,3 +408,31 @@ def test_file_bed_decodes_other_formats(tmp_path, ext, codec):
     x = bed.render(0, bed.period)
     assert abs(x.shape[0] - (int(2.5 * R) - int(2.5 * R) // 4)) < 0.1 * R  # mp3 may pad a little
     assert 10 * np.log10(np.mean(x.astype(np.float64) ** 2)) == pytest.approx(-20.0, abs=0.1)
+
+
+def test_tiles_are_kept_on_disk_and_shared_between_processes(tmp_path, monkeypatch):
+    """A render after the first loads the bed's tiles (memory-mapped) instead of building them."""
+    from generator import ambience
+    from generator.speech import clear_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
+    built = ambience.tile_builds
+    first = make_bed("pink", R, seed=5).render(0, 3 * BLOCK)
+    assert ambience.tile_builds == built + 2
+    files = sorted((tmp_path / "cache" / "meditate" / "beds").glob("pink-s5-*.npy"))
+    assert len(files) == 2
+    # a new process (an empty process cache) reads them back: nothing built, same samples
+    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
+    again = make_bed("pink", R, seed=5).render(0, 3 * BLOCK)
+    assert ambience.tile_builds == built + 2
+    assert np.array_equal(first, again)
+    assert isinstance(ambience.noise_tile("pink", 5, 0, R), np.memmap)
+    # a damaged file is built again, and the result is the same
+    files[0].write_bytes(b"not a tile")
+    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
+    assert np.array_equal(make_bed("pink", R, seed=5).render(0, 3 * BLOCK), first)
+    assert ambience.tile_builds == built + 3
+    # `meditate cache clear` removes them
+    clear_cache()
+    assert not (tmp_path / "cache" / "meditate" / "beds").exists()
