@@ -350,11 +350,10 @@ def analyse(p: Prepared, mixer, progress: Progress | None = None, probe=None) ->
     slow beats then meet the same words as in the mix: with a cycled minute a
     short practice could miss by 0.5 LU and be mixed twice); in a longer one by
     its first minute, measured once per process and cycled (measured error
-    within 0.12 LU). Its 100 ms segment energies,
-    scaled by the bed's gain envelope (level, ducking, fades), stand in for the
-    bed in the mix. Energies of independent
-    stems add, so the mix's loudness for a foreground gain g is that of
-    g**2 * foreground + bed.
+    within 0.12 LU). Its 100 ms segment energies, scaled by the bed's gain
+    envelope (level, ducking, fades), stand in for the bed in the mix. Energies
+    of independent stems add, so the mix's loudness for a foreground gain g is
+    that of g**2 * foreground + bed.
     """
     fg = mixer.foreground_energies(SEGMENT)      # the mono foreground sits in every channel
     if progress:
