@@ -32,9 +32,7 @@ sooner than a cycle later (~48 s) and then in a different order and context.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -45,6 +43,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import AudioError
+from .files import save_npy_atomic
 from .ffmpeg import ffmpeg_exe
 
 BED_NAMES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
@@ -259,15 +258,7 @@ def _load_or_build(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
         pass
     tile = _build_tile(kind, seed, index, rate)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, tile)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npy_atomic(path, tile)
     except OSError:
         pass
     return tile

@@ -14,8 +14,6 @@ is caught and mixed again.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .dsp import sosfilt
+from .files import save_npy_atomic
 
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
 RING = 0.25           # seconds of filter ringing kept after a sound ends
@@ -63,10 +62,7 @@ def clip_profile(path: Path, limit: int | None = None) -> np.ndarray:
         prof = profile(data if limit is None else data[:limit])
         if limit is None:
             try:
-                fd, tmp = tempfile.mkstemp(dir=side.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as f:
-                    np.save(f, prof)
-                os.replace(tmp, side)
+                save_npy_atomic(side, prof)
             except OSError:
                 pass        # a read-only cache still works, just slower
     return prof

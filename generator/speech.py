@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE, Audio, fade_edges
+from .files import save_npy_atomic
 from .profiles import VoiceProfile
 
 CACHE_VERSION = "2"
@@ -136,11 +137,7 @@ class SpeechStore:
                 path.unlink(missing_ok=True)   # a damaged cache entry is made again
         audio = self.engine_for(profile).synthesize(text, profile)
         samples = finish_clip(audio, profile.volume)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, samples)
-        os.replace(tmp, path)
+        save_npy_atomic(path, samples)
         self.synthesized += 1
         return Clip(path, int(samples.shape[0]), text)
 
