@@ -6,7 +6,6 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .script import Breathe, Script, Speech, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .transcript import to_vtt
-from .yielding import run_yielding
+from .yielding import in_background, run_yielding
 
 DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
@@ -217,26 +216,14 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
 def _probe_in_background(p: Prepared, mixer):
     """Start measuring the bed's probe (and making the mixer's bed's first block, its noise
     tiles) on a thread; returns a function that waits for the probe's segment energies."""
-    box: dict = {}
-
     def work():
-        try:
-            if mixer.bed is not None:
-                box["probe"] = _bed_probe(p, _probe_frames(p))
-                mixer.bed.render(0, 1)
-        except BaseException as e:          # re-raised by the caller's thread
-            box["error"] = e
+        if mixer.bed is None:
+            return None
+        probe = _bed_probe(p, _probe_frames(p))
+        mixer.bed.render(0, 1)
+        return probe
 
-    t = threading.Thread(target=work, name="meditate-bed", daemon=True)
-    t.start()
-
-    def result():
-        t.join()
-        if "error" in box:
-            raise box["error"]
-        return box.get("probe")
-
-    return result
+    return in_background(work, "meditate-bed")
 
 
 def _probe_frames(p: Prepared) -> int:

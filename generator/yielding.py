@@ -28,6 +28,32 @@ def _lower_this_thread(by: int) -> None:
         pass        # not supported here: run at the same priority
 
 
+def in_background(fn: Callable[[], T], name: str, lower_by: int = 0) -> Callable[[], T]:
+    """Start ``fn()`` on a daemon thread (``lower_by`` nice steps lower, Linux); returns a
+    function that waits for it and gives its result or re-raises its exception."""
+    box: dict = {}
+
+    def work():
+        if lower_by > 0:
+            _lower_this_thread(lower_by)
+        try:
+            box["result"] = fn()
+        except BaseException as e:         # handed to the caller, re-raised there
+            box["error"] = e
+
+    t = threading.Thread(target=work, name=name, daemon=True)
+    t.start()
+
+    def result() -> T:
+        while t.is_alive():
+            t.join(0.25)        # (a bare join would hold off Ctrl-C until the thread ends)
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return result
+
+
 def run_yielding(fn: Callable[[], T], by: int | None = None) -> T:
     """``fn()`` on a thread whose priority is ``by`` (default MIX_NICE) nice steps lower; its
     result or exception."""
@@ -36,19 +62,4 @@ def run_yielding(fn: Callable[[], T], by: int | None = None) -> T:
     # some other process
     if by <= 0 or not sys.platform.startswith("linux") or not hasattr(threading, "get_native_id"):
         return fn()
-    box: dict = {}
-
-    def work():
-        _lower_this_thread(by)
-        try:
-            box["result"] = fn()
-        except BaseException as e:         # handed to the caller, re-raised there
-            box["error"] = e
-
-    t = threading.Thread(target=work, name="meditate-mixer", daemon=True)
-    t.start()
-    while t.is_alive():
-        t.join(0.25)        # (a bare join would hold off Ctrl-C until the whole pass ends)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return in_background(fn, "meditate-mixer", lower_by=by)()

@@ -38,3 +38,16 @@ def test_result_and_errors_come_back_to_the_caller():
     assert run_yielding(lambda: 7, by=0) == 7       # by 0: in place
     with pytest.raises(AudioError, match="boom"):
         run_yielding(lambda: (_ for _ in ()).throw(AudioError("boom")))
+
+
+def test_in_background_gives_the_result_later_and_raises_there():
+    from generator.yielding import in_background
+
+    ev = threading.Event()
+    wait = in_background(lambda: (ev.wait(5), threading.get_ident())[1], "t")
+    ev.set()
+    assert wait() != threading.get_ident()
+    assert wait() == wait()                            # asking again is fine
+    bad = in_background(lambda: 1 / 0, "t")
+    with pytest.raises(ZeroDivisionError):
+        bad()
