@@ -210,6 +210,30 @@ def _exact_on_runs(ext: np.ndarray, runs: list):
     return out
 
 
+def _runs_to_check(ext: np.ndarray, n_out: int, level: float, raise_to_screen: bool = False) -> list:
+    """Runs ``(a, b)`` of output positions whose exact interpolated peak may exceed ``level``:
+    the sample-peak bound rules out quiet blocks, then (when many are left) the FFT screen.
+    ``raise_to_screen``: first raise ``level`` to the best value the screen proves some position
+    reaches (for a maximum, nothing below that matters)."""
+    amax = _abs_max_channels(ext)
+    unsafe = _block_bounds(amax, n_out) > level
+    if not unsafe.any():
+        return []
+    if int(unsafe.sum()) * _BLK < _FFT_MIN_OUTPUTS:
+        return _block_runs(unsafe, n_out)
+    nf, frames = _screen_frames(unsafe)
+    v, margin = _fft_screen(ext, frames, amax)
+    last_valid = n_out - int(frames[-1]) * _FFT_HOP
+    if last_valid < _FFT_HOP:
+        v[-1, last_valid:] = 0.0  # past the end
+    if raise_to_screen:
+        # some exact value is > v - margin; only values above the best such bound matter
+        level = max(level, float((v.max(axis=1).astype(np.float64) - margin).max()))
+    mask = np.zeros(nf * _FFT_HOP, dtype=bool)
+    mask.reshape(nf, _FFT_HOP)[frames] = _above(v, level - margin)
+    return _runs(mask[:n_out])
+
+
 def true_peak_over(ext: np.ndarray, level: float, exact: bool = False):
     """Positions whose exact interpolated peak exceeds ``level``.
 
@@ -224,22 +248,7 @@ def true_peak_over(ext: np.ndarray, level: float, exact: bool = False):
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
     if n_out <= 0:
         return empty
-    if exact:
-        runs = [(0, n_out)]
-    else:
-        amax = _abs_max_channels(ext)
-        unsafe = _block_bounds(amax, n_out) > level
-        if not unsafe.any():
-            return empty
-        if int(unsafe.sum()) * _BLK < _FFT_MIN_OUTPUTS:
-            runs = _block_runs(unsafe, n_out)
-        else:
-            nf, frames = _screen_frames(unsafe)
-            v, margin = _fft_screen(ext, frames, amax)
-            cand = _above(v, level - margin)
-            mask = np.zeros(nf * _FFT_HOP, dtype=bool)
-            mask.reshape(nf, _FFT_HOP)[frames] = cand
-            runs = _runs(mask[:n_out])
+    runs = [(0, n_out)] if exact else _runs_to_check(ext, n_out, level)
     pos, val = [], []
     for a, m in _exact_on_runs(ext, runs):
         o = np.flatnonzero(m > level)
@@ -260,29 +269,7 @@ def max_interpolated_peak(ext: np.ndarray, known: float = 0.0, exact: bool = Fal
     n_out = ext.shape[0] - TP_TAPS + 1
     if n_out <= 0:
         return known
-    if exact:
-        runs = [(0, n_out)]
-    else:
-        amax = _abs_max_channels(ext)
-        bounds = _block_bounds(amax, n_out)
-        unsafe = bounds > known
-        if not unsafe.any():
-            return known
-        if int(unsafe.sum()) * _BLK < _FFT_MIN_OUTPUTS:
-            runs = _block_runs(unsafe, n_out)
-        else:
-            nf, frames = _screen_frames(unsafe)
-            v, margin = _fft_screen(ext, frames, amax)
-            last_valid = n_out - int(frames[-1]) * _FFT_HOP
-            if last_valid < _FFT_HOP:
-                v[-1, last_valid:] = 0.0  # past the end
-            # some exact value is > v - margin; only values above the best such bound matter
-            lo = float((v.max(axis=1).astype(np.float64) - margin).max())
-            floor = max(known, lo)
-            cand = _above(v, floor - margin)
-            mask = np.zeros(nf * _FFT_HOP, dtype=bool)
-            mask.reshape(nf, _FFT_HOP)[frames] = cand
-            runs = _runs(mask[:n_out])
+    runs = [(0, n_out)] if exact else _runs_to_check(ext, n_out, known, raise_to_screen=True)
     best = known
     for _, m in _exact_on_runs(ext, runs):
         if m.size:
