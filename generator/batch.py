@@ -26,6 +26,7 @@ from pathlib import Path
 from . import __version__
 from .durations import format_duration
 from .errors import MeditateError, SeriesError
+from .script import rendered_title
 from .series import Series, check_people, load_series, missing_required, read_people, safe_slug
 
 BATCH_MANIFEST = ".meditate-batch.json"
@@ -73,6 +74,7 @@ class BatchReport:
 @dataclass
 class _Folder:
     path: Path
+    album: str = ""                                # the series title, filled in for this folder's person
     jobs: list = field(default_factory=list)       # job dicts, in practice order
 
 
@@ -144,7 +146,7 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
     code = _code_digest()
     facts = {p.position: _script_facts(p.script) for p in series.practices}
     if people is None:
-        folders = [(_Folder(out_dir), None, "")]
+        folders = [(_Folder(out_dir, series.title_for()), None, "")]
     else:
         taken: set = set()
         folders = []
@@ -156,13 +158,14 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                 raise SeriesError(f"the folder for {getattr(row, 'label', slug)!r} would land outside {out_dir} "
                                   f"(is {folder} a link?); remove it or choose another -o DIR",
                                   str(out_dir), None)
-            folders.append((_Folder(folder), row, slug + "/"))
+            folders.append((_Folder(folder, series.title_for(row)), row, slug + "/"))
     for folder, row, prefix in folders:
         for p in series.practices:
             name = f"{p.position:0{width}d}-{p.slug}.mp3"
             f = facts[p.position]
-            options = dict(variables=series.merged_variables(p, row), length=p.length,
-                           strict_variables=False, album=series.title, track=(p.position, total), engine=engine,
+            variables = series.merged_variables(p, row)
+            options = dict(variables=variables, length=p.length,
+                           strict_variables=False, album=folder.album, track=(p.position, total), engine=engine,
                            **series.settings_for(p))
             folder.jobs.append({
                 "label": prefix + name[:-4],
@@ -170,7 +173,7 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                 "script": str(p.script),
                 "out": str(folder.path / name),
                 "name": name,
-                "title": f["title"] if f else p.script.stem,
+                "title": (rendered_title(p.script, variables) or f["title"]) if f else p.script.stem,
                 "options": options,
                 "length": p.length or 0.0,
                 "hash": _job_hash(p.script, f, options, code) if f else None,
@@ -365,7 +368,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
                 entries.append((job["name"], st["duration"], job["title"]))
                 report.outputs.append(Path(job["out"]))
         pl = folder.path / PLAYLIST
-        _write_atomic(pl, playlist_text(entries, series.title))
+        _write_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
     report.elapsed = time.monotonic() - t0
     return report

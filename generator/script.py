@@ -14,12 +14,13 @@ import yaml
 
 from .durations import parse_duration
 from .errors import ScriptError, TemplateError
-from .template import referenced_variables, render_body
+from .template import referenced_variables, render_body, render_text, text_variables
 
 FRONT_MATTER_KEYS = {
     "title", "description", "author", "length", "voice", "ambience", "ambience_level",
     "breath_cues", "bell", "language", "variables",
 }
+TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
 AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
@@ -273,6 +274,13 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
     values = {k: v for k, v in declared.items()}
     values.update({k: v for k, v in given.items() if k in declared or not strict})
     used = referenced_variables(src.body, shown, src.body_line)
+    in_front = {}     # variable -> the first front-matter line using it
+    for key in TEMPLATED_KEYS:
+        text = getattr(settings, key)
+        if text:
+            for name in text_variables(text, shown, src.meta_lines.get(key)):
+                in_front.setdefault(name, src.meta_lines.get(key))
+    used |= set(in_front)
     undeclared = sorted(used - set(values))
     missing = sorted(k for k, v in values.items() if v is None)
     problems = []
@@ -285,7 +293,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
             f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}; "
             f"declare {'them' if len(undeclared) > 1 else 'it'} under 'variables:' in the front matter")
     if problems:
-        line = src.meta_lines.get("variables") if missing else _first_use(src, undeclared)
+        line = (src.meta_lines.get("variables") if missing
+                else next((in_front[n] for n in undeclared if n in in_front), None) or _first_use(src, undeclared))
         raise TemplateError("; ".join(problems), shown, line)
     return values
 
@@ -492,6 +501,26 @@ def _breathe(args: list[str], line: int) -> Breathe:
     return Breathe(tuple(float(p) for p in pattern), lo, hi, line, label)
 
 
+def fill_front_matter(src: Source, settings: Settings, values: dict) -> None:
+    """Render the templated front-matter values (title, description, author) in place."""
+    for key in TEMPLATED_KEYS:
+        text = getattr(settings, key)
+        if text:
+            setattr(settings, key, render_text(text, values, str(src.path), src.meta_lines.get(key)))
+
+
+def rendered_title(path: Path | str, variables: dict) -> str | None:
+    """The script's title filled in with ``variables`` (lenient, as a batch passes them); None
+    when the script or its variables are not right (its render reports why)."""
+    try:
+        src = read_source(path)
+        settings = parse_settings(src)
+        values = resolve_variables(src, settings, dict(variables), strict=False)
+        return render_text(settings.title, values, str(src.path), src.meta_lines.get("title"))
+    except ScriptError:
+        return None
+
+
 # ---------------------------------------------------------------- entry points
 def load_script(path: Path | str, variables: dict | None = None, strict_variables: bool = True,
                 overrides: dict | None = None) -> Script:
@@ -502,6 +531,7 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
         if v is not None:
             setattr(settings, k, v)
     values = resolve_variables(src, settings, dict(variables or {}), strict=strict_variables)
+    fill_front_matter(src, settings, values)
     rendered = render_body(src.body, values, str(src.path), src.body_line)
     items = parse_body(rendered, str(src.path))
     if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):

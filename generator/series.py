@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
-from .errors import MeditateError, SeriesError
+from .errors import MeditateError, SeriesError, did_you_mean
 from .script import BELLS, BREATH_CUES, check_ambience, check_ambience_level
 
 SERIES_KEYS = ("title", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
@@ -70,6 +70,25 @@ class Series:
         out.update(practice.variables)
         out.update(row or {})
         return out
+
+    def title_for(self, row: dict | None = None) -> str:
+        """The series title (the album tag and playlist name) filled in for one people row:
+        series variables, overlaid by the row, over the defaults the scripts declare."""
+        from .template import render_text
+
+        values = {}
+        for p in self.practices:
+            try:
+                values.update({k: v for k, v in declared_variables(p.script).items()
+                               if v is not None and k not in values})
+            except MeditateError:
+                pass                         # that practice's render reports it
+        values.update(self.variables)
+        values.update(row or {})
+        try:
+            return render_text(self.title, values, str(self.path), self.lines.get("title"))
+        except MeditateError as e:
+            raise SeriesError(f"title: {e.message}", str(self.path), self.lines.get("title"))
 
     def settings_for(self, practice: Practice) -> dict:
         """The overrides one practice renders with (None: the script's own front matter decides)."""
@@ -166,7 +185,29 @@ def load_series(path) -> Series:
     for i, item in enumerate(pnode.value, start=1):
         series.practices.append(_practice(i, item, shown, base))
     check_series_voice(series)
+    _check_title_variables(series)
     return series
+
+
+def _check_title_variables(series: Series) -> None:
+    """A templated series title may use the series' variables and those the scripts declare
+    (a people file fills these in per row)."""
+    from .template import text_variables
+
+    line = series.lines.get("title")
+    used = text_variables(series.title, str(series.path), line)
+    if not used:
+        return
+    known = set(series.variables)
+    for p in series.practices:
+        try:
+            known |= set(declared_variables(p.script))
+        except MeditateError:
+            return                           # that practice's own check reports it
+    unknown = sorted(used - known)
+    if unknown:
+        raise SeriesError(f"title: unknown variable {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+                          f"set it under variables: or declare it in the scripts", str(series.path), line)
 
 
 def _mapping(node, shown: str, allowed, what: str):

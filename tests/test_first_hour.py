@@ -1,0 +1,81 @@
+"""A new author's first hour (issue 17): templated titles, series variables, empty values,
+the wrong kind of file, `plan SERIES`, Markdown, templated -o, previews."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mutagen.id3 import ID3
+
+from generator.batch import PLAYLIST, run_batch
+from generator.cli import cli
+
+from test_batch import lib, tiny_script, write  # noqa: F401  (fixture and helpers)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_line(r) -> str:
+    lines = r.output.strip().splitlines()
+    assert r.exit_code != 0 and lines, r.output
+    return lines[-1]
+
+
+# ---------------------------------------------------------------- 2: templated title, description, series title
+def test_title_description_and_author_are_templated(write_script, tmp_path):
+    p = write_script("# Start\nHello {{ name }}.\n", front="title: Softening the Critic, for {{ name }}\n"
+                     "description: A practice for {{ name | upper }}\nauthor: '{{ therapist }}'\n"
+                     "variables: {name: null, therapist: Dr Lee}")
+    out = tmp_path / "maya.mp3"
+    r = invoke("render", p, "--var", "name=Maya", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    tags = ID3(out)
+    assert str(tags["TIT2"]) == "Softening the Critic, for Maya"
+    assert str(tags.getall("COMM")[0]) == "A practice for MAYA"
+    assert str(tags["TPE1"]) == "Dr Lee"
+    assert "NOTE Softening the Critic, for Maya\n" in out.with_suffix(".vtt").read_text()
+
+
+def test_an_undeclared_variable_in_the_title_is_an_error_at_its_line(write_script):
+    p = write_script("Hello.\n", front="title: For {{ nmae }}\nvariables: {name: friend}")
+    line = error_line(invoke("check", p))
+    assert line.startswith(f"Error: {p}:2: undefined variable nmae"), line
+    line = error_line(invoke("render", p))
+    assert line.startswith(f"Error: {p}:2: undefined variable nmae"), line
+
+
+def test_series_title_and_practice_titles_are_templated_per_person(lib, tmp_path):
+    root, _ = lib
+    write(root / "scripts" / "p1.md", tiny_script("Day one for {{ name }}"))
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: Seven Days for {{ name }}
+        practices:
+          - script: p1
+            length: 6s
+        """)
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    report = run_batch(series, people, tmp_path / "out", engine="fake")
+    assert report.ok, report.summary()
+    for who in ("Maya", "Tom"):
+        folder = tmp_path / "out" / who.lower()
+        tags = ID3(folder / "01-p1.mp3")
+        assert str(tags["TALB"]) == f"Seven Days for {who}"
+        assert str(tags["TIT2"]) == f"Day one for {who}"
+        playlist = (folder / PLAYLIST).read_text()
+        assert f"#PLAYLIST:Seven Days for {who}\n" in playlist
+        assert f",Day one for {who}\n" in playlist
+        assert "{{" not in playlist
+
+
+def test_series_title_with_an_unknown_variable_is_an_error(lib):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: Seven Days for {{ nam }}
+        practices:
+          - script: p1
+        """)
+    line = error_line(invoke("check", series))
+    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam'; did you mean 'name'?"), line
