@@ -273,6 +273,11 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
                 shown, src.meta_lines.get("variables"))
     values = {k: v for k, v in declared.items()}
     values.update({k: v for k, v in given.items() if k in declared or not strict})
+    empty = sorted(k for k, v in given.items() if declared.get(k, "") is None and not str(v).strip())
+    if empty:       # `--var name=$NAME` with $NAME unset: "Hello, ." is never what was meant
+        raise TemplateError(f"required variable {empty[0]} is given an empty value; give it one, "
+                            f"e.g. --var {empty[0]}=Sam (is a shell variable unset?)",
+                            shown, src.meta_lines.get("variables"))
     used = referenced_variables(src.body, shown, src.body_line)
     in_front = {}     # variable -> the first front-matter line using it
     for key in TEMPLATED_KEYS:

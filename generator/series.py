@@ -44,6 +44,7 @@ class Practice:
     bell: str | None = None
     variables: dict = field(default_factory=dict)   # the practice's own, not merged
     lines: dict = field(default_factory=dict)       # key -> manifest line
+    var_lines: dict = field(default_factory=dict)   # variable -> manifest line
 
     @property
     def slug(self) -> str:
@@ -63,6 +64,7 @@ class Series:
     bell: str | None = None
     variables: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+    var_lines: dict = field(default_factory=dict)   # variable -> manifest line
 
     def merged_variables(self, practice: Practice, row: dict | None = None) -> dict:
         """Series variables, overlaid by the practice's, overlaid by a people row's."""
@@ -175,7 +177,7 @@ def load_series(path) -> Series:
         series.ambience_level = check_ambience_level(_scalar(top["ambience_level"]),
                                                      lambda m: fail("ambience_level", m))
     if "variables" in top:
-        series.variables = _variables(top["variables"], shown, lines["variables"])
+        series.variables = _variables(top["variables"], shown, lines["variables"], series.var_lines)
 
     pnode = top.get("practices")
     if pnode is None or isinstance(pnode, yaml.ScalarNode) and pnode.value in ("", "~", "null"):
@@ -185,8 +187,34 @@ def load_series(path) -> Series:
     for i, item in enumerate(pnode.value, start=1):
         series.practices.append(_practice(i, item, shown, base))
     check_series_voice(series)
+    _check_variable_names(series)
     _check_title_variables(series)
     return series
+
+
+def _check_variable_names(series: Series) -> None:
+    """A variable the series sets must be one its scripts declare (a typo is not silently ignored):
+    a practice's own, one its script declares; a series-wide one, one some script declares."""
+    shown = str(series.path)
+    declared = {}
+    for p in series.practices:
+        try:
+            declared[p.position] = declared_variables(p.script)
+        except MeditateError:
+            return                           # that practice's own check reports it
+    for p in series.practices:
+        for name in p.variables:
+            if name not in declared[p.position]:
+                raise SeriesError(f"unknown variable {name!r}: {p.script.name} does not declare it"
+                                  f"{did_you_mean(name, declared[p.position])}; it declares: "
+                                  f"{', '.join(sorted(declared[p.position])) or 'no variables'}",
+                                  shown, p.var_lines.get(name))
+    known = {k for d in declared.values() for k in d}
+    for name in series.variables:
+        if name not in known:
+            raise SeriesError(f"unknown variable {name!r}: no script of the series declares it"
+                              f"{did_you_mean(name, known)}; they declare: {', '.join(sorted(known)) or 'no variables'}",
+                              shown, series.var_lines.get(name))
 
 
 def _check_title_variables(series: Series) -> None:
@@ -276,7 +304,8 @@ def _settings(obj, data: dict, lines: dict, shown: str, base: Path) -> None:
             obj.ambience = v
 
 
-def _variables(node, shown: str, line: int) -> dict:
+def _variables(node, shown: str, line: int, var_lines: dict) -> dict:
+    """The mapping's variables; each one's manifest line goes into ``var_lines``."""
     if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
         return {}
     if not isinstance(node, yaml.MappingNode):
@@ -295,6 +324,7 @@ def _variables(node, shown: str, line: int) -> dict:
             raise SeriesError(f"variable {name!r}: the value must be text or a number "
                               f"(a series cannot make a variable required)", shown, kl)
         out[name] = value if isinstance(value, (str, int, float)) else str(value)
+        var_lines[name] = kl
     return out
 
 
@@ -323,7 +353,7 @@ def _practice(position: int, node, shown: str, base: Path) -> Practice:
                 raise SeriesError("length must be more than 0", shown, lines["length"])
     _settings(p, data, lines, shown, base)
     if "variables" in data:
-        p.variables = _variables(data["variables"], shown, lines["variables"])
+        p.variables = _variables(data["variables"], shown, lines["variables"], p.var_lines)
     if p.voice:
         _check_voice(p.voice, p.script, shown, lines["voice"])
     return p
@@ -454,7 +484,8 @@ def check_people(series: Series, rows: list, people_path=None) -> None:
         if unknown:
             line = getattr(rows[0], "header_line", None) if rows else None   # the header row's line
             problems.append((line, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
-                                   f"no practice in the series declares {'them' if len(unknown) > 1 else 'it'}; "
+                                   f"no practice in the series declares {'them' if len(unknown) > 1 else 'it'}"
+                                   f"{did_you_mean(unknown[0], known)}; "
                                    f"the scripts declare: {', '.join(sorted(known)) or 'no variables'}"))
     for r in rows:
         for p in series.practices:

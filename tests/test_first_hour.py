@@ -79,3 +79,54 @@ def test_series_title_with_an_unknown_variable_is_an_error(lib):
         """)
     line = error_line(invoke("check", series))
     assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam'; did you mean 'name'?"), line
+
+
+# ---------------------------------------------------------------- 3: misspelled series variables
+def test_a_misspelled_series_variable_is_an_error_at_its_line(lib):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        variables:
+          nme: Maya
+        practices:
+          - script: p1
+        """)
+    line = error_line(invoke("check", series))
+    assert line.startswith(f"Error: {series}:3: unknown variable 'nme'"), line
+    assert "did you mean 'name'?" in line
+
+
+def test_a_misspelled_practice_variable_is_an_error_at_its_line(lib, tmp_path):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        practices:
+          - script: p1
+            variables: {naem: Maya}
+        """)
+    line = error_line(invoke("batch", series, "-o", tmp_path / "out"))
+    assert line.startswith(f"Error: {series}:4: unknown variable 'naem': p1.md does not declare it"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelled_people_column_suggests_the_variable(lib, tmp_path):
+    _, series = lib
+    people = write(tmp_path / "people.csv", "nmae\nMaya\n")
+    line = error_line(invoke("batch", series, "--people", people, "-o", tmp_path / "out"))
+    assert line.startswith(f"Error: {people}:1: unknown column 'nmae'") and "did you mean 'name'?" in line
+
+
+# ---------------------------------------------------------------- 9: an empty value for a required variable
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_required_variable_is_an_error(write_script, tmp_path, value):
+    p = write_script("Hello, {{ name }}. Welcome.\n", front="title: T\nvariables:\n  name: null")
+    r = invoke("render", p, "--var", f"name={value}", "-o", tmp_path / "x.mp3")
+    assert error_line(r).startswith(f"Error: {p}:3: required variable name is given an empty value")
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_an_empty_optional_variable_is_allowed(write_script, tmp_path):
+    p = write_script("Hello{% if name %}, {{ name }}{% endif %}. Welcome.\n", front="title: T\nvariables:\n  name: friend")
+    r = invoke("render", p, "--var", "name=", "-o", tmp_path / "x.mp3", "-q")
+    assert r.exit_code == 0, r.output
+    assert "Hello. Welcome." in (tmp_path / "x.vtt").read_text()
