@@ -126,9 +126,9 @@ def check(scripts, variables):
     failed = 0
     for path in scripts:
         try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                from .series import load_series
+            from .series import is_series_file, load_series
 
+            if is_series_file(path):
                 load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
                 continue
             src = read_source(path)

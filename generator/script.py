@@ -163,6 +163,9 @@ def read_source(path: Path | str) -> Source:
         raise ScriptError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", shown, line)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
+    if looks_like_series(text):
+        raise ScriptError(f"this is a series manifest, not a practice script: use `meditate batch {shown}` "
+                          f"(or `meditate plan {shown}`)", shown)
     if lines[0].strip() != "---":
         raise ScriptError("the script must start with '---' and YAML front matter (title: …), closed by '---'", shown, 1)
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
@@ -174,6 +177,32 @@ def read_source(path: Path | str) -> Source:
     if not isinstance(meta, dict):
         raise ScriptError("the front matter must be YAML 'key: value' lines", shown, 2)
     return Source(path, meta, meta_lines, "\n".join(lines[end + 1:]), end + 2)
+
+
+def looks_like_series(text: str) -> bool:
+    """A YAML mapping with a ``practices:`` key (a series manifest given where a script belongs)."""
+    if not re.search(r"^practices\s*:", text, re.MULTILINE):
+        return False
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and "practices" in data
+
+
+def looks_like_script(text: str) -> bool:
+    """Front matter between '---' lines followed by a body (a script given where a manifest belongs)."""
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    if lines[0].strip() != "---":
+        return False
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        return False
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError:
+        return False
+    return isinstance(meta, dict) and "practices" not in meta
 
 
 def _load_yaml(text: str, shown: str, first_line: int):

@@ -18,7 +18,8 @@ import yaml
 
 from .durations import parse_duration
 from .errors import MeditateError, SeriesError, did_you_mean
-from .script import BELLS, BREATH_CUES, check_ambience, check_ambience_level
+from .script import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
+                     looks_like_series)
 
 SERIES_KEYS = ("title", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
 PRACTICE_KEYS = ("script", "length", "voice", "ambience", "breath_cues", "bell", "variables")
@@ -151,6 +152,9 @@ def load_series(path) -> Series:
     path = Path(path)
     shown = str(path)
     text = _read_text(path, "series manifest", MAX_MANIFEST_BYTES).replace("\r\n", "\n").replace("\r", "\n")
+    if looks_like_script(text):
+        raise SeriesError(f"this is a practice script, not a series manifest: use `meditate render {shown}` "
+                          f"(or `meditate plan {shown}`)", shown)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -236,6 +240,17 @@ def _check_title_variables(series: Series) -> None:
     if unknown:
         raise SeriesError(f"title: unknown variable {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
                           f"set it under variables: or declare it in the scripts", str(series.path), line)
+
+
+def is_series_file(path) -> bool:
+    """A ``.yaml``/``.yml`` file, or YAML with a ``practices:`` list whatever its name."""
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return True
+    try:
+        return looks_like_series(path.read_bytes()[:MAX_MANIFEST_BYTES].decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _mapping(node, shown: str, allowed, what: str):

@@ -130,3 +130,26 @@ def test_an_empty_optional_variable_is_allowed(write_script, tmp_path):
     r = invoke("render", p, "--var", "name=", "-o", tmp_path / "x.mp3", "-q")
     assert r.exit_code == 0, r.output
     assert "Hello. Welcome." in (tmp_path / "x.vtt").read_text()
+
+
+# ---------------------------------------------------------------- 7: the other kind of file
+def test_render_given_a_series_manifest_says_use_batch(lib, tmp_path):
+    _, series = lib
+    copy = write(series.with_name("days.txt"), series.read_text())      # whatever its name
+    for f in (series, copy):
+        for cmd in ("render", "check"):
+            r = invoke(cmd, f, *(["-o", tmp_path / "x.mp3"] if cmd == "render" else []))
+            if cmd == "check":
+                assert r.exit_code == 0, r.output       # checked as the manifest it is
+                continue
+            line = error_line(r)
+            assert line == (f"Error: {f}: this is a series manifest, not a practice script: "
+                            f"use `meditate batch {f}` (or `meditate plan {f}`)"), line
+
+
+def test_batch_given_a_script_says_use_render(lib, tmp_path):
+    root, _ = lib
+    script = root / "scripts" / "p1.md"
+    line = error_line(invoke("batch", script, "-o", tmp_path / "out"))
+    assert line == (f"Error: {script}: this is a practice script, not a series manifest: "
+                    f"use `meditate render {script}` (or `meditate plan {script}`)"), line
