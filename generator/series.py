@@ -93,6 +93,14 @@ class Series:
         except MeditateError as e:
             raise SeriesError(f"title: {e.message}", str(self.path), self.lines.get("title"))
 
+    @property
+    def display_title(self) -> str:
+        """The title for messages: filled in with the defaults, as written if that needs a person."""
+        try:
+            return self.title_for()
+        except SeriesError:
+            return self.title
+
     def settings_for(self, practice: Practice) -> dict:
         """The overrides one practice renders with (None: the script's own front matter decides)."""
         return {

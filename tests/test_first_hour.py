@@ -153,3 +153,48 @@ def test_batch_given_a_script_says_use_render(lib, tmp_path):
     line = error_line(invoke("batch", script, "-o", tmp_path / "out"))
     assert line == (f"Error: {script}: this is a practice script, not a series manifest: "
                     f"use `meditate render {script}` (or `meditate plan {script}`)"), line
+
+
+# ---------------------------------------------------------------- 6: plan SERIES, and the same checks before a batch
+def test_plan_series_shows_every_job_without_audio(lib, tmp_path):
+    root, series = lib
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    r = invoke("plan", series, "--people", people, "-q")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == f"Tiny Series  ({series}; 6 files)"
+    assert lines[1].startswith("maya/01-p1.mp3  6s  (reachable ") and lines[1].endswith(str(root / "scripts" / "p1.md"))
+    assert lines[2] == "    title: Practice 1 | album: Tiny Series | track: 1/3"
+    assert lines[3] == "    variables: name=Maya"
+    assert "tom/03-p3.mp3  10s  (reachable " in r.output and "    variables: name=Tom" in r.output
+    assert not list(tmp_path.rglob("*.mp3")) and not (tmp_path / "audio_out").exists()
+
+
+def test_a_length_out_of_reach_fails_the_batch_before_rendering_at_the_manifest_line(lib, tmp_path):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        practices:
+          - script: p1
+            length: 6s
+          - script: p2
+            length: 20m
+        """)
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    for cmd in ("plan", "batch"):
+        r = invoke(cmd, series, "--people", people, *(["-o", tmp_path / "out", "-j", "2"] if cmd == "batch" else []))
+        assert r.exit_code == 1
+        errors = [ln for ln in r.output.splitlines() if ln.startswith("Error: ")]
+        assert len(errors) == 2, r.output
+        for row, err in zip((2, 3), errors):
+            assert err.startswith(f"Error: {series}:6: practice 2 (p2.md for row {row} of {people}): "
+                                  f"length 20m is out of reach: this script can last "), err
+    assert not (tmp_path / "out").exists()          # not one file rendered
+
+
+def test_plan_usage_errors(lib, tmp_path, write_script):
+    _, series = lib
+    r = invoke("plan", series, "--var", "name=x")
+    assert r.exit_code == 2 and "a series sets them in its manifest" in r.output
+    r = invoke("plan", write_script("Hi.\n"), "--people", tmp_path / "p.csv")
+    assert r.exit_code == 2 and "--people applies to a series manifest" in r.output
