@@ -64,6 +64,11 @@ def _duration(ctx, param, value):
     return d
 
 
+def _warn(warnings) -> None:
+    for w in warnings:
+        click.echo(f"Warning: {w}", err=True)
+
+
 def _progress(quiet: bool):
     from .progress import Progress
 
@@ -108,6 +113,7 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
                          ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
                          use_cache=not no_cache)
     res = do_render(script, out, opts, _progress(quiet))
+    _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
                    f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
@@ -134,9 +140,10 @@ def check(scripts, variables):
             src = read_source(path)
             # required variables without a value get a placeholder: check the template, not the data
             declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: f"<{k}>" for k, v in declared.items() if v is None}
+            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
             values.update({k: v for k, v in given.items() if k in declared})
             script = load(path, RenderOptions(variables=values))
+            _warn(script.warnings)
             voice_for_items(script, _profile_loader(script))
             if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
                 bed = (script.path.parent / script.settings.ambience)

@@ -122,6 +122,7 @@ class Script:
     settings: Settings
     items: list[Item]
     lines: dict = field(default_factory=dict)   # front-matter key -> line
+    warnings: list = field(default_factory=list)   # ScriptErrors worth a "Warning:" line (symbols read aloud)
 
     @property
     def title(self) -> str:
@@ -345,14 +346,48 @@ _CUE_RE = re.compile(r"\[([^\[\]\n]*)\]")
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
-def parse_body(lines: list[tuple[int, str]], shown: str, default_pause: float | None = None) -> list[Item]:
-    """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later."""
+# The Markdown subset (see the README): list and quote markers are dropped, links keep their
+# text, emphasis and code marks are stripped; any other symbol a voice would read out is warned of.
+_BLOCK_MARK_RE = re.compile(r"^(?:>\s?)+|^(?:[-*+]|\d{1,3}[.)])\s+")
+_LINK_RE = re.compile(r"!?\[([^\[\]\n]*)\]\(([^()\s]*)\)")
+_EMPHASIS_RES = [re.compile(p) for p in (
+    r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1",                 # **strong**, __strong__
+    r"(\*)(?=\S)(.+?)(?<=\S)\*",                       # *emphasis*
+    r"(?<!\w)(_)(?=\S)(.+?)(?<=\S)_(?!\w)",             # _emphasis_ (not snake_case)
+    r"(~~)(?=\S)(.+?)(?<=\S)~~",                        # ~~strike~~
+    r"(`+)(.+?)\1",                                    # `code`
+)]
+_READ_ALOUD = "*_#`|<>~^=@\\{}"     # symbols a voice would read out ("asterisk"): warned of
+
+
+def _markdown_block(text: str) -> str:
+    """A line with its list or quote marker dropped and its links replaced by their text."""
+    return _LINK_RE.sub(lambda m: m.group(1), _BLOCK_MARK_RE.sub("", text, count=1))
+
+
+def _markdown_inline(text: str, shown: str, line: int, warnings: list | None) -> str:
+    """Emphasis and code marks stripped; a symbol left that would be read aloud is warned of."""
+    for rx in _EMPHASIS_RES:
+        text = rx.sub(lambda m: m.group(2), text)
+    left = sorted({c for c in text if c in _READ_ALOUD})
+    if left and warnings is not None:
+        warnings.append(ScriptError(
+            f"{' '.join(repr(c) for c in left)} would be read aloud as a symbol; remove "
+            f"{'it' if len(left) == 1 else 'them'} or write the words (the Markdown subset: "
+            f"*emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)", shown, line))
+    return text
+
+
+def parse_body(lines: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
+    """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later.
+
+    ``warnings`` collects a :class:`ScriptError` per line with symbols a voice would read out."""
     items: list[Item] = []
     paragraph: list[tuple[int, str]] = []
 
     def flush():
         if paragraph:
-            items.extend(_parse_paragraph(paragraph, shown))
+            items.extend(_parse_paragraph(paragraph, shown, warnings))
             paragraph.clear()
         items.append(_PARAGRAPH_BREAK)
 
@@ -364,12 +399,12 @@ def parse_body(lines: list[tuple[int, str]], shown: str, default_pause: float | 
         m = _HEADING_RE.match(stripped)
         if m:
             flush()
-            title = m.group(2).strip()
+            title = _markdown_inline(_LINK_RE.sub(lambda m: m.group(1), m.group(2)), shown, line, None).strip()
             if not title:
                 raise ScriptError("a heading needs a title after the #", shown, line)
             items.append(Heading(title, len(m.group(1)), line))
             continue
-        paragraph.append((line, stripped))
+        paragraph.append((line, _markdown_block(stripped)))
     flush()
     return _collapse_breaks(items)
 
@@ -403,7 +438,7 @@ def _last_timed(items: list[Item]):
     return None
 
 
-def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]:
+def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
     items: list[Item] = []
     words: list[str] = []
     text_line = None
@@ -420,6 +455,7 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]
         for m in _CUE_RE.finditer(text):
             before = text[pos:m.start()]
             _check_stray_brackets(before, shown, line)
+            before = _markdown_inline(before, shown, line, warnings)
             if before.strip():
                 text_line = text_line or line
                 words.append(before.strip())
@@ -428,6 +464,7 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]
             pos = m.end()
         rest = text[pos:]
         _check_stray_brackets(rest, shown, line)
+        rest = _markdown_inline(rest, shown, line, warnings)
         if rest.strip():
             text_line = text_line or line
             words.append(rest.strip())
@@ -567,9 +604,10 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
     values = resolve_variables(src, settings, dict(variables or {}), strict=strict_variables)
     fill_front_matter(src, settings, values)
     rendered = render_body(src.body, values, str(src.path), src.body_line)
-    items = parse_body(rendered, str(src.path))
+    warnings: list[ScriptError] = []
+    items = parse_body(rendered, str(src.path), warnings)
     if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)
     slug = Path(path).stem
-    return Script(Path(path), slug, settings, items, dict(src.meta_lines))
+    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings)

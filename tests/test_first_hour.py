@@ -198,3 +198,47 @@ def test_plan_usage_errors(lib, tmp_path, write_script):
     assert r.exit_code == 2 and "a series sets them in its manifest" in r.output
     r = invoke("plan", write_script("Hi.\n"), "--people", tmp_path / "p.csv")
     assert r.exit_code == 2 and "--people applies to a series manifest" in r.output
+
+
+# ---------------------------------------------------------------- 4: the Markdown subset
+MARKDOWN = """\
+# The *first* breath
+Breathe *gently* and **slowly**, _softly_ and __fully__.
+- Let the shoulders drop.
+* Let the jaw soften.
+1. Notice the feet.
+> Rest here, [as the poet said](https://example.org/poem).
+Keep a `steady` pace.
+"""
+
+
+def test_markdown_emphasis_lists_quotes_and_links_are_read_as_plain_text(write_script, tmp_path):
+    p = write_script(MARKDOWN)
+    r = invoke("check", p)
+    assert r.exit_code == 0 and r.output == "", r.output
+    r = invoke("render", p, "-o", tmp_path / "x.mp3", "-q")
+    assert r.exit_code == 0 and r.output == "", r.output
+    vtt = (tmp_path / "x.vtt").read_text()
+    spoken = [ln for ln in vtt.splitlines() if ln and not ln[0].isdigit() and not ln.startswith(("WEBVTT", "NOTE"))]
+    assert " ".join(spoken) == ("Breathe gently and slowly, softly and fully. Let the shoulders drop. Let the jaw soften. "
+                      "Notice the feet. Rest here, as the poet said. Keep a steady pace.")
+    assert "NOTE Chapter: The first breath" in vtt
+
+
+def test_markdown_emphasis_takes_the_time_of_the_plain_words(write_script, tmp_path):
+    plain = write_script("Breathe gently and slowly.\n", name="plain.md")
+    marked = write_script("Breathe *gently* and **slowly**.\n", name="marked.md")
+    for f in (plain, marked):
+        assert invoke("render", f, "-o", tmp_path / (f.stem + ".wav"), "-q").exit_code == 0
+    assert (tmp_path / "plain.wav").read_bytes() == (tmp_path / "marked.wav").read_bytes()
+
+
+def test_symbols_read_aloud_get_a_check_warning_at_their_line(write_script):
+    p = write_script("Hello.\nA table | with pipes.\nYou are #1 * always.\nFine.\n")
+    r = invoke("check", p)
+    assert r.exit_code == 0
+    assert r.output.splitlines() == [
+        f"Warning: {p}:5: '|' would be read aloud as a symbol; remove it or write the words (the Markdown "
+        f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)",
+        f"Warning: {p}:6: '#' '*' would be read aloud as a symbol; remove them or write the words (the Markdown "
+        f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)"]
