@@ -6,6 +6,7 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
 from .files import write_text_atomic
-from .profiles import VoiceProfile, load_profile
+from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile
 from .progress import Progress
 from .script import Breathe, Script, Speech, load_script
 from .speech import SpeechStore
@@ -49,6 +50,8 @@ class RenderOptions:
     album: str | None = None
     track: tuple[int, int] | None = None
     engine: str | None = None        # force an engine (tests: "fake")
+    strict_voice: bool = False       # a profile whose engine is unavailable is an error, not a fallback
+    draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
 
 
 @dataclass
@@ -69,14 +72,40 @@ class RenderResult:
     reused: int
 
 
-def _profile_loader(script: Script):
+def _profile_loader(script: Script, opts: RenderOptions | None = None):
+    """``load(name, line)`` -> the profile to speak with. With ``opts`` (a render, not a check),
+    a Piper profile that cannot speak here (or any, for a draft) becomes its espeak ``fallback``."""
     extra = script.path.resolve().parent.parent / "voices"
     cache: dict[str, VoiceProfile] = {}
+    forced = opts is not None and (opts.engine or os.environ.get("MEDITATE_ENGINE"))
+
+    def speakable(prof: VoiceProfile, line: int | None) -> VoiceProfile:
+        if opts is None or forced or prof.engine != "piper":
+            return prof
+        from .engines import NEURAL_INSTALL, notice_once, unavailable
+
+        why = None if opts.draft else unavailable(prof)
+        if why is None and not opts.draft:
+            if not _speaks_language(prof, script.settings.language):
+                return load_profile(prof.fallback or DRAFT_PROFILE, extra)   # espeak speaks every language
+            return prof
+        where = str(script.path), line or script.lines.get("voice")
+        if why is not None and opts.strict_voice:
+            raise ProfileError(f"voice profile {prof.name!r} cannot speak here: {why} "
+                               f"(install it with {NEURAL_INSTALL}, or drop --strict-voice)", *where)
+        fallback = load_profile(prof.fallback or DRAFT_PROFILE, extra)
+        if fallback.engine == "piper":
+            raise ProfileError(f"voice profile {prof.name!r}: its fallback {fallback.name!r} must be "
+                               f"an espeak profile", *where)
+        if why is not None:
+            notice_once("piper", f"the natural voice is not available ({why}); speaking with espeak "
+                                 f"instead ({prof.name} -> {fallback.name}). Install it with {NEURAL_INSTALL}.")
+        return fallback
 
     def load(name: str, line: int | None) -> VoiceProfile:
         if name not in cache:
             try:
-                prof = load_profile(name, extra)
+                prof = speakable(load_profile(name, extra), line)
                 lang = script.settings.language
                 if lang and prof.engine == "espeak":
                     # the script's language replaces the voice's, keeping its variant (en-us+f3 -> de+f3)
@@ -93,8 +122,20 @@ def _profile_loader(script: Script):
     return load
 
 
+def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
+    """Whether a Piper profile's voice speaks the script's ``language:`` (en matches en_US)."""
+    if not language:
+        return True
+    from .engines import get_engine
+
+    have = get_engine("piper").voice_language(prof.voice).lower().replace("_", "-")
+    want = language.lower().replace("_", "-")
+    return have.startswith(want) or want.startswith(have)
+
+
 def load(path, opts: RenderOptions) -> Script:
-    overrides = {"voice": opts.voice, "ambience": opts.ambience, "ambience_level": opts.ambience_level,
+    overrides = {"voice": opts.voice, "ambience": "none" if opts.draft else opts.ambience,
+                 "ambience_level": opts.ambience_level,
                  "breath_cues": opts.breath_cues, "bell": opts.bell}
     script = load_script(path, opts.variables, strict_variables=opts.strict_variables, overrides=overrides)
     if opts.length is not None:
@@ -108,7 +149,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     from . import sounds
 
     script = load(path, opts)
-    voiced = voice_for_items(script, _profile_loader(script))
+    voiced = voice_for_items(script, _profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
     cue_words = []
@@ -167,14 +208,14 @@ def make_mixer(p: Prepared, bed=None):
                  bed=bed, bed_gain_db=s.ambience_level)
 
 
-def default_output(script_path) -> Path:
-    return Path("audio_out") / (Path(script_path).stem + ".mp3")
+def default_output(script_path, draft: bool = False) -> Path:
+    return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
 
 
 def render(path, out: Path | None, opts: RenderOptions, progress: Progress | None = None,
            store: SpeechStore | None = None) -> RenderResult:
     progress = progress or Progress(enabled=False)
-    out = Path(out) if out else default_output(path)
+    out = Path(out) if out else default_output(path, opts.draft)
     if out.suffix.lower() not in (".mp3", ".wav"):
         raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
     p = prepare(path, opts, progress, store)

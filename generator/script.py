@@ -14,6 +14,7 @@ import yaml
 
 from .durations import parse_duration
 from .errors import ScriptError, TemplateError
+from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body
 
 FRONT_MATTER_KEYS = {
@@ -105,7 +106,7 @@ class Settings:
     description: str | None = None
     author: str | None = None
     length: float | None = None
-    voice: str = "gentle"
+    voice: str = DEFAULT_PROFILE
     ambience: str = "none"
     ambience_level: float = -34.0
     breath_cues: str = "glide"
