@@ -254,6 +254,21 @@ def voices():
         click.echo(f"\npiper: not installed ({NEURAL_INSTALL} for the bundled neural voice)")
 
 
+@cli.command()
+@click.argument("text")
+@click.option("--voice", help="Voice profile (default: the default profile, as for a script naming none).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (.wav or .mp3). Default: audio_out/say.wav")
+@strict_voice_option
+def say(text, voice, out, strict_voice):
+    """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
+    from .render import RenderOptions, say as do_say
+
+    out = out or Path("audio_out") / "say.wav"
+    prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
+    click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
+
+
 @cli.group()
 def cache():
     """The speech cache ($XDG_CACHE_HOME/meditate)."""
