@@ -33,9 +33,14 @@ class _Group(click.Group):
         except OSError as e:      # the disk or the system said no: a full disk, a read-only folder…
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted; no output was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
+            from .interrupt import describe, exit_status
+
+            try:
+                click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
+            except OSError:           # SIGHUP: the terminal may be gone
+                pass
+            sys.exit(exit_status(e))
         finally:
             from .engines import close_all
 
@@ -330,6 +335,9 @@ def cache_clear():
 
 
 def main():
+    from .interrupt import install
+
+    install()       # SIGTERM and SIGHUP end a run like Ctrl-C
     cli(prog_name="meditate")
 
 

@@ -36,6 +36,7 @@ from .audio import SAMPLE_RATE, Audio, to_int16
 from .files import default_mode
 from .errors import AudioError
 from .ffmpeg import ffmpeg_exe
+from .interrupt import checkpoint
 
 SUPPORTED = (".mp3", ".wav")
 VBR_QUALITY = {1: 5, 2: 4}    # LAME -V: about 70-90 kbit/s mono speech, 130-170 stereo with a bed
@@ -217,6 +218,7 @@ class Encoder:
                     self._proc.stdin.close()
                 except (BrokenPipeError, OSError):
                     pass
+                checkpoint("encode")
                 rc = self._proc.wait()
                 if not fed and rc == 0:
                     raise AudioError("could not write to ffmpeg", path=self.out_path)

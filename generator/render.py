@@ -15,6 +15,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
 from .files import write_text_atomic
+from .interrupt import checkpoint
 from .lexicon import Lexicon, folder_lexicon, parse_entries
 from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
@@ -195,6 +196,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
                     e.path, e.line = str(script.path), it.line
                 raise
             progress.advance()
+            checkpoint("speak")
         cue_clips = {}
         for prof, w in cue_words:
             cue_clips[(prof.name, w)] = store.clip(w.capitalize() + ".", prof)
@@ -328,6 +330,8 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
             if len(y):
                 enc.write(y)
                 check.feed(y)
+                if enc.frames_written == len(y):
+                    checkpoint("mix")       # (tests: the pass's first chunk is in the encoder)
             progress.advance()
         y = master.flush()
         if len(y):
@@ -451,6 +455,7 @@ def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
         return
     from .tags import write_tags
 
+    checkpoint("tag")
     s = p.script.settings
     chapters = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
