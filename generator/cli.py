@@ -90,7 +90,10 @@ def cli():
 @cli.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (.mp3 or .wav). Default: audio_out/<slug>.mp3")
+              help="Output file (.mp3 or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
+                   "e.g. 'audio_out/{{ name }}/{{ slug }}.mp3'. Default: audio_out/<slug>.mp3")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an output rendered with other variable values (else that is an error).")
 @var_option
 @length_option
 @click.option("--voice", help="Voice profile to use instead of the script's.")
@@ -102,7 +105,8 @@ def cli():
 @click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
 @click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache, quiet):
+def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache,
+           quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -111,7 +115,7 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
-                         use_cache=not no_cache)
+                         use_cache=not no_cache, keep_other_renders=not overwrite)
     res = do_render(script, out, opts, _progress(quiet))
     _warn(res.warnings)
     if not quiet:

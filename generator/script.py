@@ -123,6 +123,7 @@ class Script:
     items: list[Item]
     lines: dict = field(default_factory=dict)   # front-matter key -> line
     warnings: list = field(default_factory=list)   # ScriptErrors worth a "Warning:" line (symbols read aloud)
+    values: dict = field(default_factory=dict)     # the variables it was filled in with (defaults included)
 
     @property
     def title(self) -> str:
@@ -610,4 +611,4 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)
     slug = Path(path).stem
-    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings)
+    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings, values)

@@ -242,3 +242,31 @@ def test_symbols_read_aloud_get_a_check_warning_at_their_line(write_script):
         f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)",
         f"Warning: {p}:6: '#' '*' would be read aloud as a symbol; remove them or write the words (the Markdown "
         f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)"]
+
+
+# ---------------------------------------------------------------- 10: templated -o; one client's render never replaces another's
+def test_templated_output_keeps_each_client(write_script, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = write_script("Hello {{ name }}.\n", name="soften.md", front="title: T\nvariables: {name: null}")
+    for who in ("Maya", "Tom", "A/B"):
+        r = invoke("render", p, "--var", f"name={who}", "-o", "audio_out/{{ name }}/{{ slug }}.mp3", "-q")
+        assert r.exit_code == 0, r.output
+    for who in ("Maya", "Tom", "A-B"):
+        vtt = (tmp_path / "audio_out" / who / "soften.vtt").read_text()
+        assert f"Hello {who.replace('-', '/')}." in vtt
+
+
+def test_a_second_clients_render_does_not_silently_replace_the_first(write_script, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = write_script("Hello {{ name }}.\n", name="soften.md", front="title: T\nvariables: {name: null}")
+    out = tmp_path / "audio_out" / "soften.mp3"
+    assert invoke("render", p, "--var", "name=Maya", "-q").exit_code == 0
+    first = out.read_bytes()
+    assert invoke("render", p, "--var", "name=Maya", "-q").exit_code == 0     # the same client again: fine
+    r = invoke("render", p, "--var", "name=Tom", "-q")
+    assert error_line(r) == (f"Error: audio_out/soften.mp3: already holds the render for name=Maya, not name=Tom; "
+                             f"keep both with -o 'audio_out/{{{{ name }}}}/{{{{ slug }}}}.mp3' (a templated output), "
+                             f"or replace it with --overwrite")
+    assert out.read_bytes() == first and "Hello Maya." in out.with_suffix(".vtt").read_text()
+    assert invoke("render", p, "--var", "name=Tom", "--overwrite", "-q").exit_code == 0
+    assert "Hello Tom." in out.with_suffix(".vtt").read_text()
