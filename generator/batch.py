@@ -12,6 +12,7 @@ settings and variables, the target length, the engine and the generator's code).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -26,8 +27,10 @@ from pathlib import Path
 from . import __version__
 from .durations import format_duration
 from .errors import MeditateError, SeriesError
+from .lexicon import LEXICON_FILE, person_pronunciations
 from .script import rendered_title
-from .series import Series, check_people, load_series, missing_required, read_people, safe_slug
+from .series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
+                     safe_slug)
 
 BATCH_MANIFEST = ".meditate-batch.json"
 PLAYLIST = "playlist.m3u8"
@@ -113,7 +116,7 @@ def _file_digest(path: Path | None) -> str:
 
 
 def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
-    from .profiles import available_profiles
+    from .profiles import available_profiles, voice_dirs
 
     h = hashlib.sha256()
 
@@ -122,9 +125,13 @@ def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
 
     add("code", code)
     add("script", _file_digest(script))
-    profiles = available_profiles(script.resolve().parent.parent / "voices")
+    extra = script.resolve().parent.parent / "voices"
+    profiles = available_profiles(extra)
     for name in sorted({options.get("voice") or facts["voice"], *facts["voices"]}):
         add("voice:" + name, _file_digest(profiles.get(name)))
+    for d in voice_dirs(extra):        # the lexicons, and whether the natural voice can speak
+        add("lexicon:" + str(d), _file_digest(d / LEXICON_FILE))
+    add("neural", importlib.util.find_spec("piper") is not None)
     ambience = options.get("ambience") or facts["ambience"]
     if ambience and ambience.lower().endswith(_AUDIO_EXTS):
         p = Path(ambience).expanduser()
@@ -139,7 +146,16 @@ def _inside(child: Path, parent: Path) -> bool:
     return c.parent == p
 
 
-def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None) -> list[_Folder]:
+def _pronounce(row, people_path) -> dict:
+    """A people row's ``pronounce`` cell as lexicon entries."""
+    if not row or not row.get(PRONOUNCE_COLUMN):
+        return {}
+    return person_pronunciations(row[PRONOUNCE_COLUMN], getattr(row, "label", ""), str(people_path),
+                                 getattr(row, "line", None))
+
+
+def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None,
+         people_path=None) -> list[_Folder]:
     """The folders and jobs of a batch (nothing is written)."""
     total = len(series.practices)
     width = max(2, len(str(total)))
@@ -165,6 +181,7 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
             f = facts[p.position]
             variables = series.merged_variables(p, row)
             options = dict(variables=variables, length=p.length,
+                           pronounce=_pronounce(row, people_path),
                            strict_variables=False, album=folder.album, track=(p.position, total), engine=engine,
                            **series.settings_for(p))
             folder.jobs.append({
@@ -324,7 +341,7 @@ def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None =
     """Every job of a batch checked and fitted, as ``meditate plan SERIES`` shows it (no audio)."""
     series, people = _load(series_path, people_csv)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
-    jobs = [j for f in plan(series, people, out_dir, engine) for j in f.jobs]
+    jobs = [j for f in plan(series, people, out_dir, engine, people_csv) for j in f.jobs]
     return series, check_jobs(series, jobs, people_csv, progress)
 
 
@@ -344,7 +361,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
-    folders = plan(series, people, out_dir, engine)
+    folders = plan(series, people, out_dir, engine, people_csv)
     report = BatchReport(series.display_title, out_dir, total=sum(len(f.jobs) for f in folders))
 
     manifests: dict[str, dict] = {}

