@@ -13,7 +13,7 @@ from typing import Union
 import yaml
 
 from .durations import parse_duration
-from .errors import ScriptError, TemplateError
+from .errors import ScriptError, TemplateError, did_you_mean
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
 
@@ -22,6 +22,7 @@ FRONT_MATTER_KEYS = {
     "breath_cues", "bell", "language", "variables", "lexicon",
 }
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
+CUES = ("pause", "breathe", "bell", "voice")
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
 AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
@@ -234,7 +235,8 @@ def parse_settings(src: Source) -> Settings:
 
     for key in meta:
         if key not in FRONT_MATTER_KEYS:
-            fail(str(key), f"unknown front matter key {key!r}; allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
+            fail(str(key), f"unknown front matter key {key!r}{did_you_mean(key, FRONT_MATTER_KEYS)}; "
+                           f"allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise ScriptError("front matter needs a 'title:'", shown, src.meta_lines.get("title", 2))
@@ -316,8 +318,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
         unknown = sorted(set(given) - set(declared))
         if unknown:
             raise TemplateError(
-                f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"this script declares: {', '.join(sorted(declared)) or 'none'}",
+                f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], declared)}; this script declares: {', '.join(sorted(declared)) or 'none'}",
                 shown, src.meta_lines.get("variables"))
     values = {k: v for k, v in declared.items()}
     values.update({k: v for k, v in given.items() if k in declared or not strict})
@@ -343,7 +345,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
             f"pass --var {missing[0]}=VALUE" + (" (and the others)" if len(missing) > 1 else ""))
     if undeclared:
         problems.append(
-            f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}; "
+            f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}"
+            f"{did_you_mean(undeclared[0], values)}; "
             f"declare {'them' if len(undeclared) > 1 else 'it'} under 'variables:' in the front matter")
     if problems:
         line = (src.meta_lines.get("variables") if missing
@@ -517,7 +520,9 @@ def parse_cue(body: str, shown: str, line: int) -> Item:
             return VoiceChange(args[0], line)
     except ValueError as e:
         raise ScriptError(str(e), shown, line)
-    raise ScriptError(f"unknown cue [{body}]; cues are [pause …], [breathe …], [bell …] and [voice …]", shown, line)
+    hint = did_you_mean(word, CUES).replace("'?", " …]?").replace("'", "[", 1)
+    raise ScriptError(f"unknown cue [{body}]{hint}; cues are [pause …], [breathe …], [bell …] and [voice …]",
+                      shown, line)
 
 
 def _duration(text: str, what: str) -> float:

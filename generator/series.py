@@ -404,7 +404,7 @@ def _check_voice(name: str, script: Path, shown: str, line: int) -> None:
 
     profiles = available_profiles(script.resolve().parent.parent / "voices")
     if name not in profiles:
-        raise SeriesError(f"unknown voice profile {name!r}; available: {', '.join(sorted(profiles)) or 'none'}; "
+        raise SeriesError(f"unknown voice profile {name!r}{did_you_mean(name, profiles)}; available: {', '.join(sorted(profiles)) or 'none'}; "
                           f"or add voices/{name}.yaml", shown, line)
 
 

@@ -78,7 +78,7 @@ def test_series_title_with_an_unknown_variable_is_an_error(lib):
           - script: p1
         """)
     line = error_line(invoke("check", series))
-    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam'; did you mean 'name'?"), line
+    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam' (did you mean 'name'?)"), line
 
 
 # ---------------------------------------------------------------- 3: misspelled series variables
@@ -270,3 +270,22 @@ def test_a_second_clients_render_does_not_silently_replace_the_first(write_scrip
     assert out.read_bytes() == first and "Hello Maya." in out.with_suffix(".vtt").read_text()
     assert invoke("render", p, "--var", "name=Tom", "--overwrite", "-q").exit_code == 0
     assert "Hello Tom." in out.with_suffix(".vtt").read_text()
+
+
+# ---------------------------------------------------------------- 11: smaller fixes
+@pytest.mark.parametrize("front, body, where, words", [
+    ("title: T\nvoise: gentle", "Hi.\n", 3, "unknown front matter key 'voise' (did you mean 'voice'?)"),
+    ("title: T", "Hi.\n[puase 3s]\n", 5, "unknown cue [puase 3s] (did you mean [pause …]?)"),
+    ("title: T\nvariables: {name: x}", "Hi {{ nmae }}.\n", 5, "undefined variable nmae (did you mean 'name'?)"),
+    ("title: T\nvoice: gentel", "Hi.\n", 3, "unknown voice profile 'gentel' (did you mean 'gentle'?)"),
+])
+def test_did_you_mean(write_script, front, body, where, words):
+    p = write_script(body, front=front)
+    line = error_line(invoke("check", p))
+    assert line.startswith(f"Error: {p}:{where}: {words}"), line
+
+
+def test_did_you_mean_for_a_var(write_script):
+    p = write_script("Hi {{ name }}.\n", front="title: T\nvariables: {name: x}")
+    line = error_line(invoke("render", p, "--var", "nmae=Maya"))
+    assert line.startswith(f"Error: {p}:3: unknown variable nmae (did you mean 'name'?)"), line
