@@ -56,6 +56,7 @@ class RenderOptions:
     strict_voice: bool = False       # a profile whose engine is unavailable is an error, not a fallback
     draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
     keep_other_renders: bool = False  # refuse to replace an output rendered with other variables
+    author: str | None = None        # the artist tag instead of the script's (a series' author:)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
 def load(path, opts: RenderOptions) -> Script:
     overrides = {"voice": opts.voice, "ambience": "none" if opts.draft else opts.ambience,
                  "ambience_level": opts.ambience_level,
-                 "breath_cues": opts.breath_cues, "bell": opts.bell}
+                 "breath_cues": opts.breath_cues, "bell": opts.bell, "author": opts.author}
     script = load_script(path, opts.variables, strict_variables=opts.strict_variables, overrides=overrides)
     if opts.length is not None:
         script.settings.length = opts.length

@@ -159,6 +159,8 @@ def read_source(path: Path | str) -> Source:
         raise ScriptError("the file is empty; a script needs front matter with a title and a body", shown)
     if len(raw) > MAX_FILE_BYTES:
         raise ScriptError(f"the file is {len(raw)} bytes, over the {MAX_FILE_BYTES} byte limit for a script", shown)
+    if utf16_problem(raw):
+        raise ScriptError(utf16_problem(raw), shown)
     if b"\x00" in raw[:8192]:
         raise ScriptError("this looks like a binary file, not a UTF-8 text script", shown)
     try:
@@ -210,6 +212,26 @@ def looks_like_script(text: str) -> bool:
     return isinstance(meta, dict) and "practices" not in meta
 
 
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's problem, with what to do for the two mistakes authors make most."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if "mapping values are not allowed" in problem:
+        return (problem + "; a value with ': ' in it must be quoted, "
+                'e.g. title: "Rest: an evening practice"')
+    if "'\\t'" in problem:
+        return problem + "; indent with spaces, not tabs"
+    return problem
+
+
+def utf16_problem(raw: bytes) -> str | None:
+    """Why a UTF-16 file (with or without its byte-order mark) is not read, else None."""
+    head = raw[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(head) >= 4 and (head[1::2].count(0) > len(head) * 0.4 or head[0::2].count(0) > len(head) * 0.4)):
+        return "this file is saved as UTF-16; save it as UTF-8 (in most editors: Save As, encoding UTF-8)"
+    return None
+
+
 def _load_yaml(text: str, shown: str, first_line: int):
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -217,8 +239,7 @@ def _load_yaml(text: str, shown: str, first_line: int):
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScriptError(f"front matter is not valid YAML: {problem}", shown, line)
+        raise ScriptError(f"front matter is not valid YAML: {yaml_problem(e)}", shown, line)
     lines = {}
     if isinstance(node, yaml.MappingNode):
         for k, _v in node.value:

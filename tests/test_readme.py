@@ -84,3 +84,10 @@ def test_every_command_and_option_in_the_readme_exists():
             help_text = invoke(cmd, "--help").output
             for opt in re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])\b", line.split("#")[0]):
                 assert opt in help_text, f"meditate {cmd} has no {opt}"
+
+
+def test_the_readme_states_the_shipped_defaults():
+    gentle = read_profile(REPO / "voices" / "gentle.yaml")
+    assert f"`paragraph_pause` ({gentle.paragraph_pause:g} s in the shipped `gentle`" in README
+    assert f"`default_pause` ({gentle.default_pause:g} s in the shipped `gentle`)" in README
+    assert f"`gentle` (the default: calm, {gentle.rate} wpm)" in README
