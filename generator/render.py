@@ -56,6 +56,8 @@ class RenderOptions:
     pronounce: dict = field(default_factory=dict)   # word -> respelling, over every lexicon (a people file's)
     strict_voice: bool = False       # a profile whose engine is unavailable is an error, not a fallback
     draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
+    keep_other_renders: bool = False  # refuse to replace an output rendered with other variables
+    author: str | None = None        # the artist tag instead of the script's (a series' author:)
 
 
 @dataclass
@@ -159,7 +161,7 @@ def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
 def load(path, opts: RenderOptions) -> Script:
     overrides = {"voice": opts.voice, "ambience": "none" if opts.draft else opts.ambience,
                  "ambience_level": opts.ambience_level,
-                 "breath_cues": opts.breath_cues, "bell": opts.bell}
+                 "breath_cues": opts.breath_cues, "bell": opts.bell, "author": opts.author}
     script = load_script(path, opts.variables, strict_variables=opts.strict_variables, overrides=overrides)
     if opts.length is not None:
         script.settings.length = opts.length
@@ -237,13 +239,78 @@ def default_output(script_path, draft: bool = False) -> Path:
     return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
 
 
+OUTPUT_EXTS = (".mp3", ".wav")
+RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables each file was rendered with
+
+
+def output_path(out, script: Script) -> Path:
+    """``out`` with its template filled in: the script's variables, ``slug`` and ``title``, each made
+    safe as one path component (``-o "audio_out/{{ name }}/{{ slug }}.mp3"``)."""
+    from .template import render_text
+
+    text = str(out)
+    if "{" in text:
+        def part(v) -> str:
+            v = " ".join(str(v).replace("/", "-").replace("\\", "-").split())
+            return v if v.strip(".") else "-"
+
+        values = {k: part(v) for k, v in script.values.items()}
+        values.update(slug=script.slug, title=part(script.title))
+        text = render_text(text, values, str(out), None)
+    path = Path(text)
+    if path.suffix.lower() not in OUTPUT_EXTS:
+        raise MeditateError(f"the output must end in .mp3 or .wav, not {path.suffix or '(none)'!r}; "
+                            f"e.g. -o {path.with_suffix('.mp3')}", str(path))
+    return path
+
+
+def _rendered_with(out: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads((out.parent / RENDERS_FILE).read_text(encoding="utf-8"))
+        entry = data.get(out.name) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _check_not_another_render(out: Path, script: Script) -> None:
+    """A file rendered for other variables (another client) is not replaced silently."""
+    before = _rendered_with(out) if out.exists() else None
+    now = {k: str(v) for k, v in script.values.items()}
+    if before is not None and before != now:
+        def show(d):
+            return ", ".join(f"{k}={v}" for k, v in sorted(d.items())) or "no variables"
+
+        raise MeditateError(f"already holds the render for {show(before)}, not {show(now)}; keep both with "
+                            f"-o 'audio_out/{{{{ name }}}}/{{{{ slug }}}}.mp3' (a templated output), or "
+                            f"replace it with --overwrite", str(out))
+
+
+def _record_render(out: Path, script: Script) -> None:
+    import json
+
+    path = out.parent / RENDERS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data[out.name] = {k: str(v) for k, v in script.values.items()}
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def render(path, out: Path | None, opts: RenderOptions, progress: Progress | None = None,
            store: SpeechStore | None = None) -> RenderResult:
+    """Render ``path`` to ``out`` (a path, possibly templated; default ``audio_out/<slug>.mp3``)."""
     progress = progress or Progress(enabled=False)
-    out = Path(out) if out else default_output(path, opts.draft)
-    if out.suffix.lower() not in (".mp3", ".wav"):
-        raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
+    if out and "{" not in str(out):
+        output_path(out, None)       # a wrong extension is said before any speech is synthesized
     p = prepare(path, opts, progress, store)
+    out = output_path(out or default_output(path, opts.draft), p.script)
+    if opts.keep_other_renders:
+        _check_not_another_render(out, p.script)
     mixer = make_mixer(p, make_bed(p))
     n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")
@@ -274,6 +341,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
+        if p.script.values:
+            _record_render(out, p.script)
     finally:
         progress.finish()
     return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused,
