@@ -64,6 +64,11 @@ def _duration(ctx, param, value):
     return d
 
 
+def _warn(warnings) -> None:
+    for w in warnings:
+        click.echo(f"Warning: {w}", err=True)
+
+
 def _progress(quiet: bool):
     from .progress import Progress
 
@@ -115,6 +120,7 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
                          ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
                          use_cache=not no_cache, strict_voice=strict_voice, draft=draft)
     res = do_render(script, out, opts, _progress(quiet))
+    _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
                    f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
@@ -133,17 +139,18 @@ def check(scripts, variables):
     failed = 0
     for path in scripts:
         try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                from .series import load_series
+            from .series import is_series_file, load_series
 
+            if is_series_file(path):
                 load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
                 continue
             src = read_source(path)
             # required variables without a value get a placeholder: check the template, not the data
             declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: f"<{k}>" for k, v in declared.items() if v is None}
+            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
             values.update({k: v for k, v in given.items() if k in declared})
             script = load(path, RenderOptions(variables=values))
+            _warn(script.warnings)
             voice_for_items(script, _profile_loader(script))
             if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
                 bed = (script.path.parent / script.settings.ambience)
@@ -162,12 +169,23 @@ def check(scripts, variables):
 @var_option
 @length_option
 @click.option("--voice", help="Voice profile to use instead of the script's.")
+@click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
+              help="With a series: the CSV of listeners, one plan per row.")
 @strict_voice_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, strict_voice, quiet):
-    """Show SCRIPT's fitted timeline as a table (speech is synthesized, no audio is written)."""
+def plan(script, variables, length, voice, people, strict_voice, quiet):
+    """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, prepare
+    from .series import is_series_file
 
+    if is_series_file(script):
+        if variables or length is not None or voice:
+            raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
+                                   "manifest (and --people per listener)")
+        _plan_series(script, people, quiet)
+        return
+    if people is not None:
+        raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
     tl = p.timeline
@@ -191,6 +209,34 @@ def plan(script, variables, length, voice, strict_voice, quiet):
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
                + (f" to {format_duration(tl.target)}" if tl.target else " to the middle of its range"))
+
+
+def _plan_series(path: Path, people, quiet: bool) -> None:
+    from .batch import plan_series
+
+    series, plans = plan_series(path, people, progress=_progress(quiet))
+    click.echo(f"{series.display_title}  ({path}; {len(plans)} file{'s' if len(plans) != 1 else ''})")
+    for c in plans:
+        job, opts = c.job, c.job["options"]
+        if c.error:
+            click.echo(f"{job['label']}.mp3  cannot be rendered (the Error below)")
+            continue
+        tl, script = c.prepared.timeline, c.prepared.script
+        lo, hi = tl.reachable
+        n, total = opts["track"]
+        click.echo(f"{job['label']}.mp3  {format_duration(tl.duration)}  (reachable {format_duration(lo)} to "
+                   f"{format_duration(hi)})  {script.path}")
+        click.echo(f"    title: {script.title} | album: {opts['album']} | track: {n}/{total}"
+                   + (f" | artist: {script.settings.author}" if script.settings.author else ""))
+        shown = {k: v for k, v in script.settings.variables.items()}
+        shown.update({k: v for k, v in opts["variables"].items() if k in shown})
+        if shown:
+            click.echo("    variables: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
+    errors = [c.error for c in plans if c.error]
+    for e in errors:
+        click.echo(f"Error: {e}", err=True)
+    if errors:
+        sys.exit(1)
 
 
 @cli.command()

@@ -10,7 +10,17 @@ import yaml
 from .durations import parse_duration
 from .errors import ProfileError
 
-VOICES_DIR = Path(__file__).resolve().parent.parent / "voices"
+
+
+def _shipped_voices() -> Path:
+    """The shipped profiles: package data ``generator/voices/`` (the repository's ``voices/``
+    folder, mapped there by pyproject.toml, in an editable install)."""
+    from importlib.resources import files
+
+    return Path(str(files("generator.voices")))
+
+
+VOICES_DIR = _shipped_voices()
 ENGINES = ("espeak", "piper", "fake")
 # The profile a script gets when it names none: the natural Piper voice. Measured with an
 # offline recognizer (bench/intelligibility.py) it is understood about 2.5x better than the

@@ -73,6 +73,7 @@ class RenderResult:
     loudness: float          # integrated loudness of the finished mix, measured
     synthesized: int
     reused: int
+    warnings: list = field(default_factory=list)   # the script's warnings (ScriptErrors), for the CLI
 
 
 def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None = None,
@@ -273,7 +274,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
     finally:
         progress.finish()
-    return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused)
+    return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused,
+                        p.script.warnings)
 
 
 def _probe_in_background(p: Prepared, mixer):
