@@ -110,7 +110,8 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
     res = do_render(script, out, opts, _progress(quiet))
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
-                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
+                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache"
+                   f"{res.notes()})")
 
 
 @cli.command()
@@ -158,7 +159,7 @@ def check(scripts, variables):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def plan(script, variables, length, voice, quiet):
     """Show SCRIPT's fitted timeline as a table (speech is synthesized, no audio is written)."""
-    from .render import RenderOptions, prepare
+    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
 
     p = prepare(script, RenderOptions(variables=_vars(variables), length=length, voice=voice), _progress(quiet))
     tl = p.timeline
@@ -178,6 +179,9 @@ def plan(script, variables, length, voice, quiet):
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
+    shift = planned_bed_shift(p, RenderOptions(), default_output(script))
+    if shift:
+        click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
