@@ -25,6 +25,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_corpus.py
 
 clean:
 	rm -rf $(VENV) audio_out .pytest_cache

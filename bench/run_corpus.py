@@ -75,8 +75,9 @@ def render(case, script, out, args, env, log: Path):
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{case.name}: render failed: {proc.stderr.strip()}")
-    # the encoders writing the output (its temporary .part file), not the excerpt's round trip
-    encoders = sum("libmp3lame" in line and ".part-" in line for line in log.read_text().splitlines())
+    # the encoders writing the output's temporary .part file (not the excerpt's round trip)
+    part = f".{out.name}.part-"
+    encoders = sum("libmp3lame" in line and part in line for line in log.read_text().splitlines())
     said = PASSES_RE.search(proc.stdout)
     passes = encoders if case.fmt != "wav" else (int(said.group(1)) if said else 1)
     return wall, passes, proc.stdout.strip()

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from click.testing import CliRunner
+
+from generator.cli import cli
 from generator.loudness import measure_file
 from generator.render import LoudnessModel, RenderOptions, render
 
@@ -45,7 +48,12 @@ def test_sparse_practice_over_a_pink_bed_meets_the_target(tmp_path):
     assert abs(lufs - TARGET) <= 0.5 and tp <= -1.0, (lufs, tp)
     assert res.passes == 1
     assert res.bed_shift <= -1.0
-    assert f"ambience_level -32 dBFS set to {-32 + res.bed_shift:g}" in res.notes()
+    note = f"ambience_level -32 dBFS set to {-32 + res.bed_shift:g} ({res.bed_shift:+g} dB)"
+    assert note in res.notes()
+    # plan says the same before anything is rendered
+    script = tmp_path / f"{case.name}.md"
+    shown = CliRunner().invoke(cli, ["plan", str(script), "-q"])
+    assert shown.exit_code == 0 and note in shown.output
 
 
 def test_a_bed_at_the_gate_is_moved_clear_and_one_far_from_it_is_left_alone():
