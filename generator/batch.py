@@ -12,6 +12,7 @@ settings and variables, the target length, the engine and the generator's code).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -26,7 +27,10 @@ from pathlib import Path
 from . import __version__
 from .durations import format_duration
 from .errors import MeditateError, SeriesError
-from .series import Series, check_people, load_series, missing_required, read_people, safe_slug
+from .lexicon import LEXICON_FILE, person_pronunciations
+from .script import rendered_title
+from .series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
+                     safe_slug)
 
 BATCH_MANIFEST = ".meditate-batch.json"
 PLAYLIST = "playlist.m3u8"
@@ -73,6 +77,7 @@ class BatchReport:
 @dataclass
 class _Folder:
     path: Path
+    album: str = ""                                # the series title, filled in for this folder's person
     jobs: list = field(default_factory=list)       # job dicts, in practice order
 
 
@@ -111,7 +116,7 @@ def _file_digest(path: Path | None) -> str:
 
 
 def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
-    from .profiles import available_profiles
+    from .profiles import available_profiles, voice_dirs
 
     h = hashlib.sha256()
 
@@ -120,9 +125,13 @@ def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
 
     add("code", code)
     add("script", _file_digest(script))
-    profiles = available_profiles(script.resolve().parent.parent / "voices")
+    extra = script.resolve().parent.parent / "voices"
+    profiles = available_profiles(extra)
     for name in sorted({options.get("voice") or facts["voice"], *facts["voices"]}):
         add("voice:" + name, _file_digest(profiles.get(name)))
+    for d in voice_dirs(extra):        # the lexicons, and whether the natural voice can speak
+        add("lexicon:" + str(d), _file_digest(d / LEXICON_FILE))
+    add("neural", importlib.util.find_spec("piper") is not None)
     ambience = options.get("ambience") or facts["ambience"]
     if ambience and ambience.lower().endswith(_AUDIO_EXTS):
         p = Path(ambience).expanduser()
@@ -137,14 +146,23 @@ def _inside(child: Path, parent: Path) -> bool:
     return c.parent == p
 
 
-def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None) -> list[_Folder]:
+def _pronounce(row, people_path) -> dict:
+    """A people row's ``pronounce`` cell as lexicon entries."""
+    if not row or not row.get(PRONOUNCE_COLUMN):
+        return {}
+    return person_pronunciations(row[PRONOUNCE_COLUMN], getattr(row, "label", ""), str(people_path),
+                                 getattr(row, "line", None))
+
+
+def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None,
+         people_path=None) -> list[_Folder]:
     """The folders and jobs of a batch (nothing is written)."""
     total = len(series.practices)
     width = max(2, len(str(total)))
     code = _code_digest()
     facts = {p.position: _script_facts(p.script) for p in series.practices}
     if people is None:
-        folders = [(_Folder(out_dir), None, "")]
+        folders = [(_Folder(out_dir, series.title_for()), None, "")]
     else:
         taken: set = set()
         folders = []
@@ -156,26 +174,71 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                 raise SeriesError(f"the folder for {getattr(row, 'label', slug)!r} would land outside {out_dir} "
                                   f"(is {folder} a link?); remove it or choose another -o DIR",
                                   str(out_dir), None)
-            folders.append((_Folder(folder), row, slug + "/"))
+            folders.append((_Folder(folder, series.title_for(row)), row, slug + "/"))
     for folder, row, prefix in folders:
         for p in series.practices:
             name = f"{p.position:0{width}d}-{p.slug}.mp3"
             f = facts[p.position]
-            options = dict(variables=series.merged_variables(p, row), length=p.length,
-                           strict_variables=False, album=series.title, track=(p.position, total), engine=engine,
+            variables = series.merged_variables(p, row)
+            options = dict(variables=variables, length=p.length,
+                           pronounce=_pronounce(row, people_path),
+                           strict_variables=False, album=folder.album, track=(p.position, total), engine=engine,
                            **series.settings_for(p))
             folder.jobs.append({
                 "label": prefix + name[:-4],
                 "position": p.position,
+                "row": getattr(row, "line", None),
                 "script": str(p.script),
                 "out": str(folder.path / name),
                 "name": name,
-                "title": f["title"] if f else p.script.stem,
+                "title": (rendered_title(p.script, variables) or f["title"]) if f else p.script.stem,
                 "options": options,
                 "length": p.length or 0.0,
                 "hash": _job_hash(p.script, f, options, code) if f else None,
             })
     return [f for f, _, _ in folders]
+
+
+# ---------------------------------------------------------------- checking every job before rendering
+@dataclass
+class JobPlan:
+    job: dict
+    prepared: object = None      # render.Prepared: the script, its fitted timeline
+    error: str | None = None     # "PATH:LINE: message" when the job cannot render
+
+
+def check_jobs(series: Series, jobs: list, people_path=None, progress=None) -> list[JobPlan]:
+    """Load, template, voice and fit every job (speech is synthesized into the cache, no audio
+    is mixed), so a batch fails before it renders anything. A length the manifest sets that the
+    script cannot reach is reported at the manifest's line; a row's problem names its CSV row."""
+    from .render import RenderOptions, prepare
+
+    out = []
+    if progress is not None:
+        progress.start(len(jobs), "checking")
+    try:
+        for job in jobs:
+            try:
+                out.append(JobPlan(job, prepared=prepare(job["script"], RenderOptions(**job["options"]))))
+            except MeditateError as e:
+                out.append(JobPlan(job, error=_job_error(series, job, e, people_path)))
+            if progress is not None:
+                progress.advance()
+    finally:
+        if progress is not None:
+            progress.finish()
+    return out
+
+
+def _job_error(series: Series, job: dict, e: MeditateError, people_path) -> str:
+    from .errors import LengthError
+
+    p = series.practices[job["position"] - 1]
+    row = f" for row {job['row']} of {people_path}" if job.get("row") and people_path else ""
+    if isinstance(e, LengthError) and p.length is not None:
+        return str(SeriesError(f"practice {p.position} ({p.script.name}{row}): {e.message}; "
+                               f"change the length here", str(series.path), p.lines.get("length")))
+    return f"{e}{' (' + row.strip() + ')' if row else ''}"
 
 
 # ---------------------------------------------------------------- the sidecar manifest and playlists
@@ -264,6 +327,24 @@ def _worker_init(env: dict, cwd: str) -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
+def _load(series_path, people_csv):
+    series = load_series(series_path)
+    people = None
+    if people_csv is not None:
+        people = read_people(people_csv)
+        check_people(series, people, people_csv)
+    return series, people
+
+
+def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None = None,
+                progress=None) -> tuple[Series, list[JobPlan]]:
+    """Every job of a batch checked and fitted, as ``meditate plan SERIES`` shows it (no audio)."""
+    series, people = _load(series_path, people_csv)
+    out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
+    jobs = [j for f in plan(series, people, out_dir, engine, people_csv) for j in f.jobs]
+    return series, check_jobs(series, jobs, people_csv, progress)
+
+
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
               progress=None, engine: str | None = None) -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
@@ -276,28 +357,17 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     render problems are collected in the report (``report.ok`` is False).
     """
     t0 = time.monotonic()
-    series = load_series(series_path)
-    people = None
-    if people_csv is not None:
-        people = read_people(people_csv)
-        check_people(series, people, people_csv)
+    series, people = _load(series_path, people_csv)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
-    folders = plan(series, people, out_dir, engine)
-    report = BatchReport(series.title, out_dir, total=sum(len(f.jobs) for f in folders))
-    if progress is not None:
-        progress.start(report.total, "batch")
+    folders = plan(series, people, out_dir, engine, people_csv)
+    report = BatchReport(series.display_title, out_dir, total=sum(len(f.jobs) for f in folders))
 
     manifests: dict[str, dict] = {}
     status: dict[str, dict] = {}          # out path -> {"duration": …} for finished or up-to-date jobs
     pending = []
     for folder in folders:
-        if not folder.path.is_dir():
-            try:
-                folder.path.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise SeriesError(f"cannot create the output folder: {e.strerror}", str(folder.path))
         man = manifests[str(folder.path)] = _read_manifest(folder.path)
         for job in folder.jobs:
             entry = man.get(job["name"])
@@ -306,10 +376,43 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
                     and out.is_file() and out.with_suffix(".vtt").is_file()):
                 report.skipped += 1
                 status[job["out"]] = {"duration": float(entry.get("duration") or 0.0)}
-                if progress is not None:
-                    progress.advance()
             else:
                 pending.append(job)
+
+    # every job is checked before anything renders (a length out of reach, a broken template…)
+    order = {j["label"]: i for i, j in enumerate(j for f in folders for j in f.jobs)}
+    if people is None:
+        # a required variable nobody sets: say so in the series' terms, not render's --var hint
+        for job in list(pending):
+            p = series.practices[job["position"] - 1]
+            try:
+                missing = missing_required(series, p)
+            except MeditateError:
+                continue                       # the check below reports the broken script
+            if missing:
+                pending.remove(job)
+                report.failed.append((job["label"], str(SeriesError(
+                    f"{p.script} needs variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                    f"set {'them' if len(missing) > 1 else 'it'} under variables: in the series or "
+                    f"the practice, or give a --people file with a '{missing[0]}' column",
+                    str(series.path), p.line))))
+    report.failed += [(c.job["label"], c.error) for c in check_jobs(series, pending, people_csv, progress)
+                      if c.error]
+    if report.failed:               # nothing renders: every problem is reported at once
+        report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
+        report.elapsed = time.monotonic() - t0
+        return report
+
+    for folder in folders:
+        if not folder.path.is_dir():
+            try:
+                folder.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SeriesError(f"cannot create the output folder: {e.strerror}", str(folder.path))
+    if progress is not None:
+        progress.start(report.total, "batch")
+        if report.skipped:
+            progress.advance(report.skipped)
 
     def finished(job: dict, result: dict) -> None:
         folder = str(Path(job["out"]).parent)
@@ -327,22 +430,6 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
         if progress is not None:
             progress.advance()
 
-    if people is None:
-        # a required variable nobody sets: say so in the series' terms, not render's --var hint
-        for job in list(pending):
-            p = series.practices[job["position"] - 1]
-            try:
-                missing = missing_required(series, p)
-            except MeditateError:
-                continue                       # the render reports the broken script
-            if missing:
-                pending.remove(job)
-                finished(job, {"ok": False, "message": str(SeriesError(
-                    f"{p.script} needs variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-                    f"set {'them' if len(missing) > 1 else 'it'} under variables: in the series or "
-                    f"the practice, or give a --people file with a '{missing[0]}' column",
-                    str(series.path), p.line))})
-
     if jobs <= 0:
         jobs = os.cpu_count() or 1
     try:
@@ -355,7 +442,6 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
         if progress is not None:
             progress.finish()
 
-    order = {j["label"]: i for i, j in enumerate(j for f in folders for j in f.jobs)}
     report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
     for folder in folders:
         entries = []
@@ -365,7 +451,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
                 entries.append((job["name"], st["duration"], job["title"]))
                 report.outputs.append(Path(job["out"]))
         pl = folder.path / PLAYLIST
-        _write_atomic(pl, playlist_text(entries, series.title))
+        _write_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
     report.elapsed = time.monotonic() - t0
     return report

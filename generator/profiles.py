@@ -10,8 +10,25 @@ import yaml
 from .durations import parse_duration
 from .errors import ProfileError
 
-VOICES_DIR = Path(__file__).resolve().parent.parent / "voices"
+
+
+def _shipped_voices() -> Path:
+    """The shipped profiles: package data ``generator/voices/`` (the repository's ``voices/``
+    folder, mapped there by pyproject.toml, in an editable install)."""
+    from importlib.resources import files
+
+    return Path(str(files("generator.voices")))
+
+
+VOICES_DIR = _shipped_voices()
 ENGINES = ("espeak", "piper", "fake")
+# The profile a script gets when it names none: the natural Piper voice. Measured with an
+# offline recognizer (bench/intelligibility.py) it is understood about 2.5x better than the
+# espeak voices; where Piper is not installed it falls back to its profile's ``fallback``.
+DEFAULT_PROFILE = "neural"
+DRAFT_PROFILE = "gentle"     # the espeak profile a piper profile without a ``fallback`` falls back to
+DEFAULT_REASON = ("the natural Piper voice: an offline recognizer understands it about 2.5x better "
+                  "than the espeak voices (bench/RESULTS.md)")
 
 
 @dataclass(frozen=True)
@@ -25,10 +42,16 @@ class VoiceProfile:
     paragraph_pause: float = 1.5  # seconds
     default_pause: float = 3.0    # seconds
     language: str | None = None
+    # piper only: the model's noise (None: 0, reproducible), and the silence between sentences
+    noise_scale: float | None = None
+    noise_w: float | None = None
+    sentence_pause: float | None = None    # seconds between sentences (None: 0.3 s times length_scale)
+    fallback: str | None = None            # the profile used where this one's engine is unavailable
 
     def key(self) -> tuple:
         """What changes the sound of a clip (for the speech cache)."""
-        return (self.engine, self.voice, self.rate, self.pitch, self.volume, self.language)
+        return (self.engine, self.voice, self.rate, self.pitch, self.volume, self.language,
+                self.noise_scale, self.noise_w, self.sentence_pause)
 
 
 def voice_dirs(extra: Path | None = None) -> list[Path]:
@@ -78,11 +101,11 @@ def read_profile(path: Path) -> VoiceProfile:
     kw = {"name": Path(path).stem}
     try:
         for k, v in data.items():
-            if k in ("paragraph_pause", "default_pause"):
+            if k in ("paragraph_pause", "default_pause", "sentence_pause"):
                 kw[k] = parse_duration(str(v))
             elif k in ("rate", "pitch"):
                 kw[k] = int(v)
-            elif k == "volume":
+            elif k in ("volume", "noise_scale", "noise_w"):
                 kw[k] = float(v)
             else:
                 kw[k] = str(v)
@@ -97,4 +120,9 @@ def read_profile(path: Path) -> VoiceProfile:
         raise ProfileError(f"pitch {prof.pitch} is out of range 0-99", path)
     if not 0.0 < prof.volume <= 2.0:
         raise ProfileError(f"volume {prof.volume} is out of range (0, 2]", path)
+    for k in ("noise_scale", "noise_w"):
+        if getattr(prof, k) is not None and not 0.0 <= getattr(prof, k) <= 2.0:
+            raise ProfileError(f"{k} {getattr(prof, k)} is out of range 0-2", path)
+    if prof.sentence_pause is not None and not 0.0 <= prof.sentence_pause <= 5.0:
+        raise ProfileError(f"sentence_pause {prof.sentence_pause:g}s is out of range 0-5s", path)
     return prof

@@ -6,6 +6,7 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
 from .files import write_text_atomic
-from .profiles import VoiceProfile, load_profile
+from .lexicon import Lexicon, folder_lexicon, parse_entries
+from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
 from .script import Breathe, Script, Speech, load_script
 from .speech import SpeechStore
@@ -39,6 +41,7 @@ MAX_BED_SHIFT = 20.0        # dB: at most this far down ...
 MAX_BED_RAISE = 6.0         # dB: ... or this far up
 MAX_VOICE_PUSH = 1.0        # dB the voice may be raised over its own level at the target to count a bed in
 EXCERPT = 20 * SAMPLE_RATE  # samples of the mix sent through the MP3 encoder to measure what coding does
+SAY_PAD = 0.25              # seconds of silence before and after ``meditate say``'s phrase
 
 
 @dataclass
@@ -57,6 +60,9 @@ class RenderOptions:
     album: str | None = None
     track: tuple[int, int] | None = None
     engine: str | None = None        # force an engine (tests: "fake")
+    pronounce: dict = field(default_factory=dict)   # word -> respelling, over every lexicon (a people file's)
+    strict_voice: bool = False       # a profile whose engine is unavailable is an error, not a fallback
+    draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
 
 
 @dataclass
@@ -75,6 +81,7 @@ class RenderResult:
     loudness: float          # integrated loudness of the file: the mix's, measured, and its coding's, modelled
     synthesized: int
     reused: int
+    warnings: list = field(default_factory=list)   # the script's warnings (ScriptErrors), for the CLI
     passes: int = 1          # mixing passes (more than one: the retry caught a prediction that was off)
     bed_shift: float = 0.0   # dB the bed was moved from the script's level, clear of the loudness gate
     bed_level: float | None = None   # the script's (author's) bed level, dBFS
@@ -94,14 +101,47 @@ def bed_note(level: float, shift: float) -> str:
             f"clear of the loudness gate")
 
 
-def _profile_loader(script: Script):
+def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None = None,
+                     language: str | None = None, where: tuple = (None, None)) -> VoiceProfile:
+    """The profile that speaks for ``prof`` here: a Piper profile whose voice is not installed,
+    does not speak the script's ``language`` or is used in a draft becomes its espeak ``fallback``
+    (the first for want of the voice noticed once on stderr; with ``strict_voice`` an error)."""
+    if opts.engine or os.environ.get("MEDITATE_ENGINE") or prof.engine != "piper":
+        return prof
+    from .engines import NEURAL_INSTALL, notice_once, unavailable
+
+    why = None if opts.draft else unavailable(prof)
+    if why is not None and opts.strict_voice:
+        raise ProfileError(f"voice profile {prof.name!r} cannot speak here: {why} "
+                           f"(install it with {NEURAL_INSTALL}, or drop --strict-voice)", *where)
+    if why is None and not opts.draft and _speaks_language(prof, language):
+        return prof
+    fallback = load_profile(prof.fallback or DRAFT_PROFILE, extra)
+    if fallback.engine == "piper":
+        raise ProfileError(f"voice profile {prof.name!r}: its fallback {fallback.name!r} must be "
+                           f"an espeak profile", *where)
+    if why is not None:
+        notice_once("piper", f"the natural voice is not available ({why}); speaking with espeak "
+                             f"instead ({prof.name} -> {fallback.name}). Install it with {NEURAL_INSTALL}.")
+    return fallback
+
+
+def _profile_loader(script: Script, opts: RenderOptions | None = None):
+    """``load(name, line)`` -> the profile to speak with; with ``opts`` (a render, not a check)
+    as :func:`speaking_profile` decides."""
     extra = script.path.resolve().parent.parent / "voices"
     cache: dict[str, VoiceProfile] = {}
+
+    def speakable(prof: VoiceProfile, line: int | None) -> VoiceProfile:
+        if opts is None:
+            return prof
+        where = str(script.path), line or script.lines.get("voice")
+        return speaking_profile(prof, opts, extra, script.settings.language, where)
 
     def load(name: str, line: int | None) -> VoiceProfile:
         if name not in cache:
             try:
-                prof = load_profile(name, extra)
+                prof = speakable(load_profile(name, extra), line)
                 lang = script.settings.language
                 if lang and prof.engine == "espeak":
                     # the script's language replaces the voice's, keeping its variant (en-us+f3 -> de+f3)
@@ -118,8 +158,31 @@ def _profile_loader(script: Script):
     return load
 
 
+def lexicon_for(script: Script | None, opts: RenderOptions) -> Lexicon:
+    """The shipped and folder lexicons, the script's ``lexicon:`` and ``opts.pronounce``, later winning."""
+    extra = script.path.resolve().parent.parent / "voices" if script is not None else None
+    lex = folder_lexicon(voice_dirs(extra))
+    if script is not None and script.settings.lexicon:
+        lex = lex.merged(script.settings.lexicon)
+    if opts.pronounce:
+        lex = lex.merged(parse_entries(opts.pronounce, "pronounce"))
+    return lex
+
+
+def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
+    """Whether a Piper profile's voice speaks the script's ``language:`` (en matches en_US)."""
+    if not language:
+        return True
+    from .engines import get_engine
+
+    have = get_engine("piper").voice_language(prof.voice).lower().replace("_", "-")
+    want = language.lower().replace("_", "-")
+    return have.startswith(want) or want.startswith(have)
+
+
 def load(path, opts: RenderOptions) -> Script:
-    overrides = {"voice": opts.voice, "ambience": opts.ambience, "ambience_level": opts.ambience_level,
+    overrides = {"voice": opts.voice, "ambience": "none" if opts.draft else opts.ambience,
+                 "ambience_level": opts.ambience_level,
                  "breath_cues": opts.breath_cues, "bell": opts.bell}
     script = load_script(path, opts.variables, strict_variables=opts.strict_variables, overrides=overrides)
     if opts.length is not None:
@@ -133,8 +196,9 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     from . import sounds
 
     script = load(path, opts)
-    voiced = voice_for_items(script, _profile_loader(script))
+    voiced = voice_for_items(script, _profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
+    lexicon = lexicon_for(script, opts)
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
     cue_words = []
     if script.settings.breath_cues == "spoken":
@@ -150,7 +214,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
         for i in speech_idx:
             it, prof = voiced[i]
             try:
-                clips[i] = store.clip(it.text, prof)
+                clips[i] = store.clip(lexicon.spoken(it.text, store.effective(prof).engine), prof)
             except MeditateError as e:
                 if e.path is None:
                     e.path, e.line = str(script.path), it.line
@@ -192,14 +256,14 @@ def make_mixer(p: Prepared, bed=None):
                  bed=bed, bed_gain_db=s.ambience_level)
 
 
-def default_output(script_path) -> Path:
-    return Path("audio_out") / (Path(script_path).stem + ".mp3")
+def default_output(script_path, draft: bool = False) -> Path:
+    return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
 
 
 def render(path, out: Path | None, opts: RenderOptions, progress: Progress | None = None,
            store: SpeechStore | None = None) -> RenderResult:
     progress = progress or Progress(enabled=False)
-    out = Path(out) if out else default_output(path)
+    out = Path(out) if out else default_output(path, opts.draft)
     if out.suffix.lower() not in (".mp3", ".wav"):
         raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
     p = prepare(path, opts, progress, store)
@@ -240,7 +304,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured + level.predicted - expected
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
-                        passes, level.shift, p.script.settings.ambience_level)
+                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level)
 
 
 def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
@@ -533,6 +597,31 @@ def analyse(p: Prepared, mixer, progress: Progress | None = None, probe=None) ->
             env = mixer.bed_envelope(pos) * mixer.edge_envelope(pos)
             bed = (env.reshape(fg.size, 10) ** 2).mean(axis=1) * unit
     return LoudnessModel(fg, bed)
+
+
+def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | None = None):
+    """Speak ``text`` (a word or phrase, through the lexicons) with ``voice`` (default: the
+    default profile) into ``out`` (.wav or .mp3), with a little silence around it.
+    Returns (profile used, seconds written)."""
+    from .encode import Encoder
+    from .profiles import DEFAULT_PROFILE
+
+    opts = opts or RenderOptions()
+    if not text.strip():
+        raise MeditateError("nothing to say: give a word or phrase, e.g. meditate say \"Siobhan\"")
+    prof = speaking_profile(load_profile(voice or DEFAULT_PROFILE), opts)
+    store = SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
+    try:
+        clip = store.clip(lexicon_for(None, opts).spoken(text, store.effective(prof).engine), prof)
+        pad = np.zeros(int(SAY_PAD * SAMPLE_RATE), dtype=np.float32)
+        samples = np.concatenate([pad, np.asarray(clip.load()), pad])
+    finally:
+        store.close()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with Encoder(out, SAMPLE_RATE, 1) as enc:
+        enc.write(samples)
+    return prof, samples.shape[0] / SAMPLE_RATE
 
 
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:

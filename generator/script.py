@@ -14,12 +14,14 @@ import yaml
 
 from .durations import parse_duration
 from .errors import ScriptError, TemplateError
-from .template import referenced_variables, render_body
+from .profiles import DEFAULT_PROFILE
+from .template import referenced_variables, render_body, render_text, text_variables
 
 FRONT_MATTER_KEYS = {
     "title", "description", "author", "length", "voice", "ambience", "ambience_level",
-    "breath_cues", "bell", "language", "variables",
+    "breath_cues", "bell", "language", "variables", "lexicon",
 }
+TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
 AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
@@ -105,13 +107,14 @@ class Settings:
     description: str | None = None
     author: str | None = None
     length: float | None = None
-    voice: str = "gentle"
+    voice: str = DEFAULT_PROFILE
     ambience: str = "none"
     ambience_level: float = -34.0
     breath_cues: str = "glide"
     bell: str = "bowl"
     language: str | None = None
     variables: dict = field(default_factory=dict)
+    lexicon: object = None     # lexicon.Lexicon from the front matter's ``lexicon:``, if any
 
 
 @dataclass
@@ -121,6 +124,7 @@ class Script:
     settings: Settings
     items: list[Item]
     lines: dict = field(default_factory=dict)   # front-matter key -> line
+    warnings: list = field(default_factory=list)   # ScriptErrors worth a "Warning:" line (symbols read aloud)
 
     @property
     def title(self) -> str:
@@ -162,6 +166,9 @@ def read_source(path: Path | str) -> Source:
         raise ScriptError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", shown, line)
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
+    if looks_like_series(text):
+        raise ScriptError(f"this is a series manifest, not a practice script: use `meditate batch {shown}` "
+                          f"(or `meditate plan {shown}`)", shown)
     if lines[0].strip() != "---":
         raise ScriptError("the script must start with '---' and YAML front matter (title: …), closed by '---'", shown, 1)
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
@@ -173,6 +180,32 @@ def read_source(path: Path | str) -> Source:
     if not isinstance(meta, dict):
         raise ScriptError("the front matter must be YAML 'key: value' lines", shown, 2)
     return Source(path, meta, meta_lines, "\n".join(lines[end + 1:]), end + 2)
+
+
+def looks_like_series(text: str) -> bool:
+    """A YAML mapping with a ``practices:`` key (a series manifest given where a script belongs)."""
+    if not re.search(r"^practices\s*:", text, re.MULTILINE):
+        return False
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and "practices" in data
+
+
+def looks_like_script(text: str) -> bool:
+    """Front matter between '---' lines followed by a body (a script given where a manifest belongs)."""
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    if lines[0].strip() != "---":
+        return False
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        return False
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError:
+        return False
+    return isinstance(meta, dict) and "practices" not in meta
 
 
 def _load_yaml(text: str, shown: str, first_line: int):
@@ -241,7 +274,22 @@ def parse_settings(src: Source) -> Settings:
             if isinstance(v, (dict, list)):
                 fail("variables", f"variable {k!r}: a default must be text or a number, or null")
         s.variables = dict(variables)
+    if meta.get("lexicon") is not None:
+        s.lexicon = _front_matter_lexicon(src, meta["lexicon"])
     return s
+
+
+def _front_matter_lexicon(src: Source, value):
+    """``lexicon:`` is entries (``{Siobhan: shi-VAWN}``) or a lexicon file relative to the script."""
+    from .lexicon import parse_entries, read_lexicon
+
+    line = src.meta_lines.get("lexicon")
+    if isinstance(value, str):
+        return read_lexicon(src.path.parent / value)
+    if not isinstance(value, dict):
+        raise ScriptError("lexicon: must be entries (word: respelling) or the path of a lexicon file",
+                          str(src.path), line)
+    return parse_entries(value, str(src.path), {None: line})
 
 
 def check_ambience_level(value, fail) -> float:
@@ -272,7 +320,19 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
                 shown, src.meta_lines.get("variables"))
     values = {k: v for k, v in declared.items()}
     values.update({k: v for k, v in given.items() if k in declared or not strict})
+    empty = sorted(k for k, v in given.items() if declared.get(k, "") is None and not str(v).strip())
+    if empty:       # `--var name=$NAME` with $NAME unset: "Hello, ." is never what was meant
+        raise TemplateError(f"required variable {empty[0]} is given an empty value; give it one, "
+                            f"e.g. --var {empty[0]}=Sam (is a shell variable unset?)",
+                            shown, src.meta_lines.get("variables"))
     used = referenced_variables(src.body, shown, src.body_line)
+    in_front = {}     # variable -> the first front-matter line using it
+    for key in TEMPLATED_KEYS:
+        text = getattr(settings, key)
+        if text:
+            for name in text_variables(text, shown, src.meta_lines.get(key)):
+                in_front.setdefault(name, src.meta_lines.get(key))
+    used |= set(in_front)
     undeclared = sorted(used - set(values))
     missing = sorted(k for k, v in values.items() if v is None)
     problems = []
@@ -285,7 +345,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
             f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}; "
             f"declare {'them' if len(undeclared) > 1 else 'it'} under 'variables:' in the front matter")
     if problems:
-        line = src.meta_lines.get("variables") if missing else _first_use(src, undeclared)
+        line = (src.meta_lines.get("variables") if missing
+                else next((in_front[n] for n in undeclared if n in in_front), None) or _first_use(src, undeclared))
         raise TemplateError("; ".join(problems), shown, line)
     return values
 
@@ -302,14 +363,48 @@ _CUE_RE = re.compile(r"\[([^\[\]\n]*)\]")
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
-def parse_body(lines: list[tuple[int, str]], shown: str, default_pause: float | None = None) -> list[Item]:
-    """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later."""
+# The Markdown subset (see the README): list and quote markers are dropped, links keep their
+# text, emphasis and code marks are stripped; any other symbol a voice would read out is warned of.
+_BLOCK_MARK_RE = re.compile(r"^(?:>\s?)+|^(?:[-*+]|\d{1,3}[.)])\s+")
+_LINK_RE = re.compile(r"!?\[([^\[\]\n]*)\]\(([^()\s]*)\)")
+_EMPHASIS_RES = [re.compile(p) for p in (
+    r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1",                 # **strong**, __strong__
+    r"(\*)(?=\S)(.+?)(?<=\S)\*",                       # *emphasis*
+    r"(?<!\w)(_)(?=\S)(.+?)(?<=\S)_(?!\w)",             # _emphasis_ (not snake_case)
+    r"(~~)(?=\S)(.+?)(?<=\S)~~",                        # ~~strike~~
+    r"(`+)(.+?)\1",                                    # `code`
+)]
+_READ_ALOUD = "*_#`|<>~^=@\\{}"     # symbols a voice would read out ("asterisk"): warned of
+
+
+def _markdown_block(text: str) -> str:
+    """A line with its list or quote marker dropped and its links replaced by their text."""
+    return _LINK_RE.sub(lambda m: m.group(1), _BLOCK_MARK_RE.sub("", text, count=1))
+
+
+def _markdown_inline(text: str, shown: str, line: int, warnings: list | None) -> str:
+    """Emphasis and code marks stripped; a symbol left that would be read aloud is warned of."""
+    for rx in _EMPHASIS_RES:
+        text = rx.sub(lambda m: m.group(2), text)
+    left = sorted({c for c in text if c in _READ_ALOUD})
+    if left and warnings is not None:
+        warnings.append(ScriptError(
+            f"{' '.join(repr(c) for c in left)} would be read aloud as a symbol; remove "
+            f"{'it' if len(left) == 1 else 'them'} or write the words (the Markdown subset: "
+            f"*emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)", shown, line))
+    return text
+
+
+def parse_body(lines: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
+    """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later.
+
+    ``warnings`` collects a :class:`ScriptError` per line with symbols a voice would read out."""
     items: list[Item] = []
     paragraph: list[tuple[int, str]] = []
 
     def flush():
         if paragraph:
-            items.extend(_parse_paragraph(paragraph, shown))
+            items.extend(_parse_paragraph(paragraph, shown, warnings))
             paragraph.clear()
         items.append(_PARAGRAPH_BREAK)
 
@@ -321,12 +416,12 @@ def parse_body(lines: list[tuple[int, str]], shown: str, default_pause: float | 
         m = _HEADING_RE.match(stripped)
         if m:
             flush()
-            title = m.group(2).strip()
+            title = _markdown_inline(_LINK_RE.sub(lambda m: m.group(1), m.group(2)), shown, line, None).strip()
             if not title:
                 raise ScriptError("a heading needs a title after the #", shown, line)
             items.append(Heading(title, len(m.group(1)), line))
             continue
-        paragraph.append((line, stripped))
+        paragraph.append((line, _markdown_block(stripped)))
     flush()
     return _collapse_breaks(items)
 
@@ -360,7 +455,7 @@ def _last_timed(items: list[Item]):
     return None
 
 
-def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]:
+def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
     items: list[Item] = []
     words: list[str] = []
     text_line = None
@@ -377,6 +472,7 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]
         for m in _CUE_RE.finditer(text):
             before = text[pos:m.start()]
             _check_stray_brackets(before, shown, line)
+            before = _markdown_inline(before, shown, line, warnings)
             if before.strip():
                 text_line = text_line or line
                 words.append(before.strip())
@@ -385,6 +481,7 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str) -> list[Item]
             pos = m.end()
         rest = text[pos:]
         _check_stray_brackets(rest, shown, line)
+        rest = _markdown_inline(rest, shown, line, warnings)
         if rest.strip():
             text_line = text_line or line
             words.append(rest.strip())
@@ -492,6 +589,26 @@ def _breathe(args: list[str], line: int) -> Breathe:
     return Breathe(tuple(float(p) for p in pattern), lo, hi, line, label)
 
 
+def fill_front_matter(src: Source, settings: Settings, values: dict) -> None:
+    """Render the templated front-matter values (title, description, author) in place."""
+    for key in TEMPLATED_KEYS:
+        text = getattr(settings, key)
+        if text:
+            setattr(settings, key, render_text(text, values, str(src.path), src.meta_lines.get(key)))
+
+
+def rendered_title(path: Path | str, variables: dict) -> str | None:
+    """The script's title filled in with ``variables`` (lenient, as a batch passes them); None
+    when the script or its variables are not right (its render reports why)."""
+    try:
+        src = read_source(path)
+        settings = parse_settings(src)
+        values = resolve_variables(src, settings, dict(variables), strict=False)
+        return render_text(settings.title, values, str(src.path), src.meta_lines.get("title"))
+    except ScriptError:
+        return None
+
+
 # ---------------------------------------------------------------- entry points
 def load_script(path: Path | str, variables: dict | None = None, strict_variables: bool = True,
                 overrides: dict | None = None) -> Script:
@@ -502,10 +619,12 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
         if v is not None:
             setattr(settings, k, v)
     values = resolve_variables(src, settings, dict(variables or {}), strict=strict_variables)
+    fill_front_matter(src, settings, values)
     rendered = render_body(src.body, values, str(src.path), src.body_line)
-    items = parse_body(rendered, str(src.path))
+    warnings: list[ScriptError] = []
+    items = parse_body(rendered, str(src.path), warnings)
     if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)
     slug = Path(path).stem
-    return Script(Path(path), slug, settings, items, dict(src.meta_lines))
+    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings)

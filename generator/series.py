@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
-from .errors import MeditateError, SeriesError
-from .script import BELLS, BREATH_CUES, check_ambience, check_ambience_level
+from .errors import MeditateError, SeriesError, did_you_mean
+from .script import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
+                     looks_like_series)
 
 SERIES_KEYS = ("title", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
 PRACTICE_KEYS = ("script", "length", "voice", "ambience", "breath_cues", "bell", "variables")
@@ -44,6 +45,7 @@ class Practice:
     bell: str | None = None
     variables: dict = field(default_factory=dict)   # the practice's own, not merged
     lines: dict = field(default_factory=dict)       # key -> manifest line
+    var_lines: dict = field(default_factory=dict)   # variable -> manifest line
 
     @property
     def slug(self) -> str:
@@ -63,13 +65,41 @@ class Series:
     bell: str | None = None
     variables: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
+    var_lines: dict = field(default_factory=dict)   # variable -> manifest line
 
     def merged_variables(self, practice: Practice, row: dict | None = None) -> dict:
         """Series variables, overlaid by the practice's, overlaid by a people row's."""
         out = dict(self.variables)
         out.update(practice.variables)
-        out.update(row or {})
+        out.update({k: v for k, v in (row or {}).items() if k != PRONOUNCE_COLUMN})
         return out
+
+    def title_for(self, row: dict | None = None) -> str:
+        """The series title (the album tag and playlist name) filled in for one people row:
+        series variables, overlaid by the row, over the defaults the scripts declare."""
+        from .template import render_text
+
+        values = {}
+        for p in self.practices:
+            try:
+                values.update({k: v for k, v in declared_variables(p.script).items()
+                               if v is not None and k not in values})
+            except MeditateError:
+                pass                         # that practice's render reports it
+        values.update(self.variables)
+        values.update(row or {})
+        try:
+            return render_text(self.title, values, str(self.path), self.lines.get("title"))
+        except MeditateError as e:
+            raise SeriesError(f"title: {e.message}", str(self.path), self.lines.get("title"))
+
+    @property
+    def display_title(self) -> str:
+        """The title for messages: filled in with the defaults, as written if that needs a person."""
+        try:
+            return self.title_for()
+        except SeriesError:
+            return self.title
 
     def settings_for(self, practice: Practice) -> dict:
         """The overrides one practice renders with (None: the script's own front matter decides)."""
@@ -80,6 +110,9 @@ class Series:
             "breath_cues": practice.breath_cues or self.breath_cues,
             "bell": practice.bell or self.bell,
         }
+
+
+PRONOUNCE_COLUMN = "pronounce"     # a people file's column of respellings (see lexicon.person_pronunciations)
 
 
 class PersonRow(dict):
@@ -130,6 +163,9 @@ def load_series(path) -> Series:
     path = Path(path)
     shown = str(path)
     text = _read_text(path, "series manifest", MAX_MANIFEST_BYTES).replace("\r\n", "\n").replace("\r", "\n")
+    if looks_like_script(text):
+        raise SeriesError(f"this is a practice script, not a series manifest: use `meditate render {shown}` "
+                          f"(or `meditate plan {shown}`)", shown)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -156,7 +192,7 @@ def load_series(path) -> Series:
         series.ambience_level = check_ambience_level(_scalar(top["ambience_level"]),
                                                      lambda m: fail("ambience_level", m))
     if "variables" in top:
-        series.variables = _variables(top["variables"], shown, lines["variables"])
+        series.variables = _variables(top["variables"], shown, lines["variables"], series.var_lines)
 
     pnode = top.get("practices")
     if pnode is None or isinstance(pnode, yaml.ScalarNode) and pnode.value in ("", "~", "null"):
@@ -166,7 +202,66 @@ def load_series(path) -> Series:
     for i, item in enumerate(pnode.value, start=1):
         series.practices.append(_practice(i, item, shown, base))
     check_series_voice(series)
+    _check_variable_names(series)
+    _check_title_variables(series)
     return series
+
+
+def _check_variable_names(series: Series) -> None:
+    """A variable the series sets must be one its scripts declare (a typo is not silently ignored):
+    a practice's own, one its script declares; a series-wide one, one some script declares."""
+    shown = str(series.path)
+    declared = {}
+    for p in series.practices:
+        try:
+            declared[p.position] = declared_variables(p.script)
+        except MeditateError:
+            return                           # that practice's own check reports it
+    for p in series.practices:
+        for name in p.variables:
+            if name not in declared[p.position]:
+                raise SeriesError(f"unknown variable {name!r}: {p.script.name} does not declare it"
+                                  f"{did_you_mean(name, declared[p.position])}; it declares: "
+                                  f"{', '.join(sorted(declared[p.position])) or 'no variables'}",
+                                  shown, p.var_lines.get(name))
+    known = {k for d in declared.values() for k in d}
+    for name in series.variables:
+        if name not in known:
+            raise SeriesError(f"unknown variable {name!r}: no script of the series declares it"
+                              f"{did_you_mean(name, known)}; they declare: {', '.join(sorted(known)) or 'no variables'}",
+                              shown, series.var_lines.get(name))
+
+
+def _check_title_variables(series: Series) -> None:
+    """A templated series title may use the series' variables and those the scripts declare
+    (a people file fills these in per row)."""
+    from .template import text_variables
+
+    line = series.lines.get("title")
+    used = text_variables(series.title, str(series.path), line)
+    if not used:
+        return
+    known = set(series.variables)
+    for p in series.practices:
+        try:
+            known |= set(declared_variables(p.script))
+        except MeditateError:
+            return                           # that practice's own check reports it
+    unknown = sorted(used - known)
+    if unknown:
+        raise SeriesError(f"title: unknown variable {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+                          f"set it under variables: or declare it in the scripts", str(series.path), line)
+
+
+def is_series_file(path) -> bool:
+    """A ``.yaml``/``.yml`` file, or YAML with a ``practices:`` list whatever its name."""
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return True
+    try:
+        return looks_like_series(path.read_bytes()[:MAX_MANIFEST_BYTES].decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _mapping(node, shown: str, allowed, what: str):
@@ -235,7 +330,8 @@ def _settings(obj, data: dict, lines: dict, shown: str, base: Path) -> None:
             obj.ambience = v
 
 
-def _variables(node, shown: str, line: int) -> dict:
+def _variables(node, shown: str, line: int, var_lines: dict) -> dict:
+    """The mapping's variables; each one's manifest line goes into ``var_lines``."""
     if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
         return {}
     if not isinstance(node, yaml.MappingNode):
@@ -254,6 +350,7 @@ def _variables(node, shown: str, line: int) -> dict:
             raise SeriesError(f"variable {name!r}: the value must be text or a number "
                               f"(a series cannot make a variable required)", shown, kl)
         out[name] = value if isinstance(value, (str, int, float)) else str(value)
+        var_lines[name] = kl
     return out
 
 
@@ -282,7 +379,7 @@ def _practice(position: int, node, shown: str, base: Path) -> Practice:
                 raise SeriesError("length must be more than 0", shown, lines["length"])
     _settings(p, data, lines, shown, base)
     if "variables" in data:
-        p.variables = _variables(data["variables"], shown, lines["variables"])
+        p.variables = _variables(data["variables"], shown, lines["variables"], p.var_lines)
     if p.voice:
         _check_voice(p.voice, p.script, shown, lines["voice"])
     return p
@@ -409,11 +506,12 @@ def check_people(series: Series, rows: list, people_path=None) -> None:
     problems: list[tuple[int | None, str]] = []
     header = people_columns(rows)
     if not unreadable:
-        unknown = [h for h in header if h not in known]
+        unknown = [h for h in header if h not in known and h != PRONOUNCE_COLUMN]
         if unknown:
             line = getattr(rows[0], "header_line", None) if rows else None   # the header row's line
             problems.append((line, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
-                                   f"no practice in the series declares {'them' if len(unknown) > 1 else 'it'}; "
+                                   f"no practice in the series declares {'them' if len(unknown) > 1 else 'it'}"
+                                   f"{did_you_mean(unknown[0], known)}; "
                                    f"the scripts declare: {', '.join(sorted(known)) or 'no variables'}"))
     for r in rows:
         for p in series.practices:

@@ -8,6 +8,8 @@ Windows and most podcast players read v2.3 CHAP/CTOC):
 * one CHAP frame per chapter (element ids ``ch0``, ``ch1`` ...; start/end in
   milliseconds; a TIT2 sub-frame with the chapter title), plus one CTOC frame
   (element id ``toc``, top-level + ordered) listing the chapter ids in order.
+  The CHAP frames are stored in time order, after the other frames: ffmpeg (and
+  so every ffmpeg-based player) lists chapters in stored order, not the CTOC's.
 
 ffmpeg reads these back (``ffmpeg -i f.mp3 -f ffmetadata -`` prints the tags and
 ``[CHAPTER]`` sections), as does mutagen.
@@ -19,6 +21,7 @@ Existing ID3 frames in the file (e.g. ffmpeg's encoder tag) are replaced.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Iterable, Sequence, Tuple, Union
 
@@ -62,6 +65,35 @@ def _check_chapters(chapters: Iterable[Chapter]) -> list[tuple[str, int, int]]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _chapters_in_time_order():
+    """mutagen's ID3, but saving the CHAP frames last and in time order.
+
+    mutagen sorts frames by their size when it saves (quodlibet/mutagen#506, open),
+    so chapters of different title lengths land in any order. This overrides the
+    one private method that does it; tests/test_conformance.py reads the order back
+    with ffprobe and fails if a mutagen release changes it.
+    """
+    from mutagen.id3 import ID3
+
+    class ChapteredID3(ID3):
+        def _write(self, config):
+            chaps = sorted(self.getall("CHAP"), key=lambda c: (c.start_time, c.end_time))
+            self.delall("CHAP")
+            try:
+                data = super()._write(config)
+                for c in chaps:
+                    one = ID3()
+                    one.add(c)
+                    data += one._write(config)
+            finally:
+                for c in chaps:
+                    self.add(c)
+            return data
+
+    return ChapteredID3
+
+
 def write_tags(path, *, title: str, artist: str | None = None, album: str | None = None,
                track: Union[int, Sequence[int], None] = None, comment: str | None = None,
                chapters: Iterable[Chapter] = (), fmt: str | None = None) -> bool:
@@ -80,8 +112,9 @@ def write_tags(path, *, title: str, artist: str | None = None, album: str | None
     chaps = _check_chapters(chapters)
     trck = _track_text(track)
 
-    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
+    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
 
+    ID3 = _chapters_in_time_order()
     try:
         tags = ID3(path)
     except ID3NoHeaderError:

@@ -63,6 +63,33 @@ def referenced_variables(body: str, path: str, first_line: int) -> set[str]:
     return set(meta.find_undeclared_variables(ast))
 
 
+def text_variables(text: str, path: str, line: int | None) -> set[str]:
+    """The variables a one-line template (a title, a description) uses."""
+    try:
+        return set(meta.find_undeclared_variables(_environment().parse(text)))
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"template syntax error: {e.message}", path, line)
+
+
+def render_text(text: str, values: dict, path: str, line: int | None) -> str:
+    """Render a one-line template (a title, a description) in the same sandbox and strictness as
+    the body; the result's whitespace is collapsed to single spaces."""
+    if "{" not in text:
+        return text
+    env = _environment()
+    try:
+        out = env.from_string(text).render(**values)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"template syntax error: {e.message}", path, line)
+    except SecurityError as e:
+        raise TemplateError(f"not allowed in a practice template: {e}", path, line)
+    except jinja2.UndefinedError as e:
+        raise TemplateError(f"undefined variable: {e.message}; declare it under 'variables:'", path, line)
+    except Exception as e:  # filters applied to wrong types, etc.
+        raise TemplateError(f"template failed: {type(e).__name__}: {e}", path, line)
+    return " ".join(out[:MAX_OUTPUT_CHARS].split())
+
+
 def render_body(body: str, values: dict, path: str, first_line: int) -> list[tuple[int, str]]:
     """Render ``body`` with ``values``; return ``(source_line, text)`` per output line.
 

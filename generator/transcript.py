@@ -1,6 +1,15 @@
-"""The timed WebVTT transcript written beside every render."""
+"""The timed WebVTT transcript written beside every render.
+
+Cue text is escaped as the WebVTT spec requires: ``&`` as ``&amp;``, ``<`` as
+``&lt;`` and ``>`` as ``&gt;`` (so a ``-->`` in the text is written ``--&gt;``
+and cannot end the cue's timing line early); a player shows the original
+characters. NOTE blocks are comments, never unescaped by a player, so a
+``-->`` there (which would end the note) becomes ``->``. Line breaks in either
+become spaces: a blank line would end the block.
+"""
 from __future__ import annotations
 
+import html
 import re
 
 from .audio import SAMPLE_RATE
@@ -40,17 +49,22 @@ def vtt_cues(timeline: Timeline) -> list[tuple[float, float, str, str | None]]:
 
 
 def to_vtt(timeline: Timeline, title: str) -> str:
-    lines = ["WEBVTT", "", f"NOTE {_clean(title)}", ""]
-    chapters_done = set()
+    lines = ["WEBVTT", "", f"NOTE {_note(title)}", ""]
     cues = vtt_cues(timeline)
     for n, (a, b, text, note) in enumerate(cues, 1):
         if note is not None:
-            lines += [f"NOTE Chapter: {_clean(note)}", ""]
-            chapters_done.add(note)
-        lines += [str(n), f"{format_clock(a)} --> {format_clock(b)}", _clean(text), ""]
+            lines += [f"NOTE Chapter: {_note(note)}", ""]
+        lines += [str(n), f"{format_clock(a)} --> {format_clock(b)}", _payload(text), ""]
     return "\n".join(lines)
 
 
-def _clean(text: str) -> str:
-    # '-->' may not appear in a cue payload; blank lines would end the cue
-    return " ".join(text.replace("-->", "->").split())
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _note(text: str) -> str:
+    return _one_line(text).replace("-->", "->")
+
+
+def _payload(text: str) -> str:
+    return html.escape(_one_line(text), quote=False)

@@ -204,7 +204,9 @@ def test_series_batch_files_playlist_tags_and_progress(lib, monkeypatch):
     from generator.encode import decode
 
     assert abs(len(decode(out / "02-p2.mp3", channels=1).samples) / 44100 - 8) < 0.1
-    assert rec.calls[0] == ("start", 3, "batch") and rec.calls.count(("advance", 1)) == 3
+    assert rec.calls[0] == ("start", 3, "checking")       # every job is checked before any renders
+    batch = rec.calls.index(("start", 3, "batch"))
+    assert rec.calls[batch + 1:].count(("advance", 1)) == 3
     assert "3 rendered, 0 up to date, 0 failed" in report.summary()
 
 
@@ -248,7 +250,7 @@ def test_people_errors_name_the_row_before_anything_renders(lib, tmp_path):
     assert not list(out.rglob("*.mp3"))
 
 
-def test_failure_isolation(lib, tmp_path):
+def test_every_problem_is_reported_before_anything_renders(lib, tmp_path):
     tmp, _ = lib
     write(tmp / "scripts" / "p3.md", tiny_script("Practice 3", extra="[pause banana]\n"))
     write(tmp / "scripts" / "p4.md", tiny_script("Practice 4", variables="  name: null\n"))
@@ -264,18 +266,19 @@ def test_failure_isolation(lib, tmp_path):
         """)
     out = tmp_path / "DIR"
     report = run_batch(series, out_dir=out)
-    assert not report.ok and report.rendered == 1
-    assert mp3s(out) == ["01-p1.mp3"]            # no partial file for the failures
+    assert not report.ok and report.rendered == 0
+    assert not out.exists()                      # nothing rendered, no folder made
     labels = [label for label, _ in report.failed]
     assert labels == ["02-p2", "03-p3", "04-p4"]
     msgs = dict(report.failed)
-    assert "p2.md" in msgs["02-p2"] and "out of reach" in msgs["02-p2"]
+    # the length is the manifest's: its line is named, with the script and the reachable range
+    assert msgs["02-p2"].startswith(f"{series}:6: practice 2 (p2.md): length 5m is out of reach: "
+                                    f"this script can last ")
     assert msgs["03-p3"].startswith(str(tmp / "scripts" / "p3.md") + ":11: ")
     assert msgs["04-p4"].startswith(f"{series}:8: ") and "needs variable name" in msgs["04-p4"]
     assert all("\n" not in m for m in msgs.values())
-    assert (out / PLAYLIST).read_text(encoding="utf-8").count(".mp3") == 1
     summary = report.summary()
-    assert "1 rendered" in summary and "3 failed" in summary and "02-p2: Error: " in summary
+    assert "0 rendered" in summary and "3 failed" in summary and "02-p2: Error: " in summary
     assert report.error_lines()[0] == f"Error: {msgs['02-p2']} (02-p2)"
 
 

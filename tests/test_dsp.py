@@ -1,6 +1,7 @@
 """generator.dsp: scipy's filter kernel without scipy.signal, and the exact running maximum."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,8 +31,10 @@ def _chunked(sos, x, sizes):
 @pytest.mark.parametrize("kernel", ["compiled", "fallback"])
 def test_sosfilt_is_scipys_bit_for_bit_across_chunks(monkeypatch, kernel):
     if kernel == "fallback":
-        monkeypatch.setattr(dsp, "_KERNEL", False)
+        monkeypatch.setenv(dsp.FAST_FILTER_ENV, "0")
+        assert dsp._load_kernel() is False
     else:
+        monkeypatch.delenv(dsp.FAST_FILTER_ENV, raising=False)
         assert dsp._load_kernel(), "scipy's compiled kernel should load on this machine"
     sos = k_weighting_sos(44100)
     x = np.random.default_rng(3).standard_normal((50000, 2))
@@ -67,6 +70,46 @@ def test_sliding_max_short_input_and_bad_width():
         dsp.sliding_max(np.ones(3), 0)
 
 
+_HAMMER = """
+import sys, threading
+import numpy as np
+from generator import dsp
+
+sos = np.array([[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]])          # y[n] = x[n] + 0.5 y[n-1]
+start = threading.Barrier(4)
+results = []
+
+def work():
+    x = np.zeros((1, 2048)); x[0, 0] = 1.0
+    zi = np.zeros((1, 1, 2))
+    start.wait()
+    try:
+        dsp.sosfilt(sos, x, zi)
+        results.append(np.array_equal(x[0, :30], 0.5 ** np.arange(30)))
+    except BaseException as e:
+        results.append(repr(e))
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(results, dsp._load_kernel() is not False, "scipy.signal" in sys.modules)
+"""
+
+
+def test_sosfilt_from_four_threads_at_once_in_50_fresh_processes():
+    """The kernel is loaded under a lock: a thread that arrives while another loads it waits
+    (it used to take the public route and find scipy's module half made: ImportError)."""
+    env = {k: v for k, v in os.environ.items() if k != dsp.FAST_FILTER_ENV}
+    outs = []
+    for batch in range(0, 50, 5):        # five processes at a time
+        procs = [subprocess.Popen([sys.executable, "-c", _HAMMER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env) for _ in range(5)]
+        outs += [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for out, err, rc in outs:
+        assert rc == 0 and err == "", err
+        assert out.strip() == "[True, True, True, True] True False", out
+
+
 def test_the_render_path_does_not_import_scipy_signal():
     """scipy.signal costs ~1 s and ~75 MB per process; a warm render must not need it (only its
     compiled filter kernel, loaded on its own)."""
@@ -82,3 +125,22 @@ def test_the_render_path_does_not_import_scipy_signal():
             "print(' '.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_render_with_the_fast_kernel_switched_off_is_the_same_file(write_script, tmp_path, monkeypatch):
+    """MEDITATE_FAST_FILTER=0 takes the public scipy.signal.sosfilt: the render works and
+    its MP3 is byte for byte the one the compiled kernel makes."""
+    from click.testing import CliRunner
+
+    from generator.cli import cli
+
+    script = write_script("Breathe in, and let the shoulders soften.\n\n[breathe 4-4 x2]\n\nRest here.\n",
+                          ambience="pink")
+    files = {}
+    for switch in ("0", "1"):
+        monkeypatch.setenv(dsp.FAST_FILTER_ENV, switch)
+        out = tmp_path / f"fast-{switch}.mp3"
+        r = CliRunner().invoke(cli, ["render", str(script), "-o", str(out), "-q"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        files[switch] = out.read_bytes()
+    assert len(files["0"]) > 10000 and files["0"] == files["1"]

@@ -154,3 +154,17 @@ def test_tiny_script_renders_through_the_pipeline(write_script, tmp_path, monkey
         assert w.getnframes() / w.getframerate() == pytest.approx(res.duration, abs=0.05)
     assert res.duration > 2.0 and np.abs(x).max() > 1000
     assert "Breathe in gently." in out.with_suffix(".vtt").read_text(encoding="utf-8")
+
+
+def test_the_default_profile_speaks_with_piper_when_installed(write_script, monkeypatch, engine):
+    from generator.render import RenderOptions, _profile_loader
+    from generator.script import load_script
+
+    monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
+    script = load_script(write_script("Hello."))
+    prof = _profile_loader(script, RenderOptions())(script.settings.voice, None)
+    assert (prof.name, prof.engine) == ("neural", "piper")
+    # a language the bundled voice does not speak goes to espeak
+    script = load_script(write_script("Hallo.", language="de"))
+    prof = _profile_loader(script, RenderOptions())(script.settings.voice, None)
+    assert (prof.name, prof.engine, prof.voice) == ("gentle", "espeak", "de+f3")

@@ -251,7 +251,8 @@ def _child_handle(req: dict) -> dict:  # pragma: no cover - runs in the forked c
     if seed is not None:
         seed.argtypes, seed.restype = [ctypes.c_long], None
         seed(1)
-    rc = _espeak.Synth(req["text"].encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
+    # PHONEMES: [[...]] in the text is espeak phoneme input (a pronunciation lexicon entry)
+    rc = _espeak.Synth(req["text"].encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8 | _espeak.PHONEMES)
     if rc != 0:
         return {"ok": False, "kind": "synth", "error": f"espeak_Synth failed (code {rc})"}
     _espeak.Synchronize()

@@ -181,7 +181,7 @@ class PiperEngine:
         voice = self._voice(profile.voice)
         ls = length_scale_for(profile.rate)
         try:
-            pieces = self._sentences(voice, text, ls)
+            pieces = self._sentences(voice, text, ls, self._noise(profile))
         except EngineError:
             raise
         except Exception as e:  # noqa: BLE001 - onnxruntime / phonemizer errors
@@ -190,7 +190,8 @@ class PiperEngine:
         if not pieces:
             raise EngineError(f'piper produced no audio for "{_short(text)}" (nothing speakable in it?)')
         rate = int(voice.config.sample_rate)
-        gap = np.zeros(int(round(SENTENCE_GAP * ls * rate)), dtype=np.float32)
+        pause = SENTENCE_GAP * ls if profile.sentence_pause is None else profile.sentence_pause
+        gap = np.zeros(int(round(pause * rate)), dtype=np.float32)
         parts = []
         for i, p in enumerate(pieces):
             if i:
@@ -214,6 +215,14 @@ class PiperEngine:
                 desc = f"{desc}; alias {v.speaker!r}"
             out.append((v.id, desc))
         return out
+
+    def voice_language(self, voice: Optional[str]) -> str:
+        """The language code of a voice (``en_US``) from its config, without loading the model."""
+        try:
+            cfg = json.loads(Path(str(self.resolve(voice)) + ".json").read_text(encoding="utf-8"))
+            return str((cfg.get("language") or {}).get("code") or (cfg.get("espeak") or {}).get("voice") or "")
+        except (OSError, ValueError, AttributeError):
+            return ""
 
     def voice_config(self, voice: str):
         """The loaded voice's Piper config (``.sample_rate`` ...): loads the voice if needed."""
@@ -317,13 +326,16 @@ class PiperEngine:
 
     # -- synthesis -----------------------------------------------------------
 
-    def _noise(self) -> tuple[Optional[float], Optional[float]]:
-        """(noise_scale, noise_w): zero for reproducible output; None = the voice's own."""
-        return (None, None) if self.noise == "natural" else (0.0, 0.0)
+    def _noise(self, profile: VoiceProfile) -> tuple[Optional[float], Optional[float]]:
+        """(noise_scale, noise_w): the profile's, else zero for reproducible output; None = the voice's own."""
+        if self.noise == "natural":
+            return None, None
+        return profile.noise_scale or 0.0, profile.noise_w or 0.0
 
-    def _sentences(self, voice: PiperVoice, text: str, length_scale: float) -> list[np.ndarray]:
+    def _sentences(self, voice: PiperVoice, text: str, length_scale: float,
+                   noise: tuple[Optional[float], Optional[float]]) -> list[np.ndarray]:
         """One float32 array per sentence, unnormalised (as the model made it)."""
-        noise_scale, noise_w = self._noise()
+        noise_scale, noise_w = noise
         if _NEW_API:
             cfg = piper.SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale,
                                         noise_w_scale=noise_w, normalize_audio=False, volume=1.0)

@@ -1,0 +1,244 @@
+"""A new author's first hour (issue 17): templated titles, series variables, empty values,
+the wrong kind of file, `plan SERIES`, Markdown, templated -o, previews."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mutagen.id3 import ID3
+
+from generator.batch import PLAYLIST, run_batch
+from generator.cli import cli
+
+from test_batch import lib, tiny_script, write  # noqa: F401  (fixture and helpers)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_line(r) -> str:
+    lines = r.output.strip().splitlines()
+    assert r.exit_code != 0 and lines, r.output
+    return lines[-1]
+
+
+# ---------------------------------------------------------------- 2: templated title, description, series title
+def test_title_description_and_author_are_templated(write_script, tmp_path):
+    p = write_script("# Start\nHello {{ name }}.\n", front="title: Softening the Critic, for {{ name }}\n"
+                     "description: A practice for {{ name | upper }}\nauthor: '{{ therapist }}'\n"
+                     "variables: {name: null, therapist: Dr Lee}")
+    out = tmp_path / "maya.mp3"
+    r = invoke("render", p, "--var", "name=Maya", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    tags = ID3(out)
+    assert str(tags["TIT2"]) == "Softening the Critic, for Maya"
+    assert str(tags.getall("COMM")[0]) == "A practice for MAYA"
+    assert str(tags["TPE1"]) == "Dr Lee"
+    assert "NOTE Softening the Critic, for Maya\n" in out.with_suffix(".vtt").read_text()
+
+
+def test_an_undeclared_variable_in_the_title_is_an_error_at_its_line(write_script):
+    p = write_script("Hello.\n", front="title: For {{ nmae }}\nvariables: {name: friend}")
+    line = error_line(invoke("check", p))
+    assert line.startswith(f"Error: {p}:2: undefined variable nmae"), line
+    line = error_line(invoke("render", p))
+    assert line.startswith(f"Error: {p}:2: undefined variable nmae"), line
+
+
+def test_series_title_and_practice_titles_are_templated_per_person(lib, tmp_path):
+    root, _ = lib
+    write(root / "scripts" / "p1.md", tiny_script("Day one for {{ name }}"))
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: Seven Days for {{ name }}
+        practices:
+          - script: p1
+            length: 6s
+        """)
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    report = run_batch(series, people, tmp_path / "out", engine="fake")
+    assert report.ok, report.summary()
+    for who in ("Maya", "Tom"):
+        folder = tmp_path / "out" / who.lower()
+        tags = ID3(folder / "01-p1.mp3")
+        assert str(tags["TALB"]) == f"Seven Days for {who}"
+        assert str(tags["TIT2"]) == f"Day one for {who}"
+        playlist = (folder / PLAYLIST).read_text()
+        assert f"#PLAYLIST:Seven Days for {who}\n" in playlist
+        assert f",Day one for {who}\n" in playlist
+        assert "{{" not in playlist
+
+
+def test_series_title_with_an_unknown_variable_is_an_error(lib):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: Seven Days for {{ nam }}
+        practices:
+          - script: p1
+        """)
+    line = error_line(invoke("check", series))
+    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam'; did you mean 'name'?"), line
+
+
+# ---------------------------------------------------------------- 3: misspelled series variables
+def test_a_misspelled_series_variable_is_an_error_at_its_line(lib):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        variables:
+          nme: Maya
+        practices:
+          - script: p1
+        """)
+    line = error_line(invoke("check", series))
+    assert line.startswith(f"Error: {series}:3: unknown variable 'nme'"), line
+    assert "did you mean 'name'?" in line
+
+
+def test_a_misspelled_practice_variable_is_an_error_at_its_line(lib, tmp_path):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        practices:
+          - script: p1
+            variables: {naem: Maya}
+        """)
+    line = error_line(invoke("batch", series, "-o", tmp_path / "out"))
+    assert line.startswith(f"Error: {series}:4: unknown variable 'naem': p1.md does not declare it"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelled_people_column_suggests_the_variable(lib, tmp_path):
+    _, series = lib
+    people = write(tmp_path / "people.csv", "nmae\nMaya\n")
+    line = error_line(invoke("batch", series, "--people", people, "-o", tmp_path / "out"))
+    assert line.startswith(f"Error: {people}:1: unknown column 'nmae'") and "did you mean 'name'?" in line
+
+
+# ---------------------------------------------------------------- 9: an empty value for a required variable
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_required_variable_is_an_error(write_script, tmp_path, value):
+    p = write_script("Hello, {{ name }}. Welcome.\n", front="title: T\nvariables:\n  name: null")
+    r = invoke("render", p, "--var", f"name={value}", "-o", tmp_path / "x.mp3")
+    assert error_line(r).startswith(f"Error: {p}:3: required variable name is given an empty value")
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_an_empty_optional_variable_is_allowed(write_script, tmp_path):
+    p = write_script("Hello{% if name %}, {{ name }}{% endif %}. Welcome.\n", front="title: T\nvariables:\n  name: friend")
+    r = invoke("render", p, "--var", "name=", "-o", tmp_path / "x.mp3", "-q")
+    assert r.exit_code == 0, r.output
+    assert "Hello. Welcome." in (tmp_path / "x.vtt").read_text()
+
+
+# ---------------------------------------------------------------- 7: the other kind of file
+def test_render_given_a_series_manifest_says_use_batch(lib, tmp_path):
+    _, series = lib
+    copy = write(series.with_name("days.txt"), series.read_text())      # whatever its name
+    for f in (series, copy):
+        for cmd in ("render", "check"):
+            r = invoke(cmd, f, *(["-o", tmp_path / "x.mp3"] if cmd == "render" else []))
+            if cmd == "check":
+                assert r.exit_code == 0, r.output       # checked as the manifest it is
+                continue
+            line = error_line(r)
+            assert line == (f"Error: {f}: this is a series manifest, not a practice script: "
+                            f"use `meditate batch {f}` (or `meditate plan {f}`)"), line
+
+
+def test_batch_given_a_script_says_use_render(lib, tmp_path):
+    root, _ = lib
+    script = root / "scripts" / "p1.md"
+    line = error_line(invoke("batch", script, "-o", tmp_path / "out"))
+    assert line == (f"Error: {script}: this is a practice script, not a series manifest: "
+                    f"use `meditate render {script}` (or `meditate plan {script}`)"), line
+
+
+# ---------------------------------------------------------------- 6: plan SERIES, and the same checks before a batch
+def test_plan_series_shows_every_job_without_audio(lib, tmp_path):
+    root, series = lib
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    r = invoke("plan", series, "--people", people, "-q")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == f"Tiny Series  ({series}; 6 files)"
+    assert lines[1].startswith("maya/01-p1.mp3  6s  (reachable ") and lines[1].endswith(str(root / "scripts" / "p1.md"))
+    assert lines[2] == "    title: Practice 1 | album: Tiny Series | track: 1/3"
+    assert lines[3] == "    variables: name=Maya"
+    assert "tom/03-p3.mp3  10s  (reachable " in r.output and "    variables: name=Tom" in r.output
+    assert not list(tmp_path.rglob("*.mp3")) and not (tmp_path / "audio_out").exists()
+
+
+def test_a_length_out_of_reach_fails_the_batch_before_rendering_at_the_manifest_line(lib, tmp_path):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        practices:
+          - script: p1
+            length: 6s
+          - script: p2
+            length: 20m
+        """)
+    people = write(tmp_path / "people.csv", "name\nMaya\nTom\n")
+    for cmd in ("plan", "batch"):
+        r = invoke(cmd, series, "--people", people, *(["-o", tmp_path / "out", "-j", "2"] if cmd == "batch" else []))
+        assert r.exit_code == 1
+        errors = [ln for ln in r.output.splitlines() if ln.startswith("Error: ")]
+        assert len(errors) == 2, r.output
+        for row, err in zip((2, 3), errors):
+            assert err.startswith(f"Error: {series}:6: practice 2 (p2.md for row {row} of {people}): "
+                                  f"length 20m is out of reach: this script can last "), err
+    assert not (tmp_path / "out").exists()          # not one file rendered
+
+
+def test_plan_usage_errors(lib, tmp_path, write_script):
+    _, series = lib
+    r = invoke("plan", series, "--var", "name=x")
+    assert r.exit_code == 2 and "a series sets them in its manifest" in r.output
+    r = invoke("plan", write_script("Hi.\n"), "--people", tmp_path / "p.csv")
+    assert r.exit_code == 2 and "--people applies to a series manifest" in r.output
+
+
+# ---------------------------------------------------------------- 4: the Markdown subset
+MARKDOWN = """\
+# The *first* breath
+Breathe *gently* and **slowly**, _softly_ and __fully__.
+- Let the shoulders drop.
+* Let the jaw soften.
+1. Notice the feet.
+> Rest here, [as the poet said](https://example.org/poem).
+Keep a `steady` pace.
+"""
+
+
+def test_markdown_emphasis_lists_quotes_and_links_are_read_as_plain_text(write_script, tmp_path):
+    p = write_script(MARKDOWN)
+    r = invoke("check", p)
+    assert r.exit_code == 0 and r.output == "", r.output
+    r = invoke("render", p, "-o", tmp_path / "x.mp3", "-q")
+    assert r.exit_code == 0 and r.output == "", r.output
+    vtt = (tmp_path / "x.vtt").read_text()
+    spoken = [ln for ln in vtt.splitlines() if ln and not ln[0].isdigit() and not ln.startswith(("WEBVTT", "NOTE"))]
+    assert " ".join(spoken) == ("Breathe gently and slowly, softly and fully. Let the shoulders drop. Let the jaw soften. "
+                      "Notice the feet. Rest here, as the poet said. Keep a steady pace.")
+    assert "NOTE Chapter: The first breath" in vtt
+
+
+def test_markdown_emphasis_takes_the_time_of_the_plain_words(write_script, tmp_path):
+    plain = write_script("Breathe gently and slowly.\n", name="plain.md")
+    marked = write_script("Breathe *gently* and **slowly**.\n", name="marked.md")
+    for f in (plain, marked):
+        assert invoke("render", f, "-o", tmp_path / (f.stem + ".wav"), "-q").exit_code == 0
+    assert (tmp_path / "plain.wav").read_bytes() == (tmp_path / "marked.wav").read_bytes()
+
+
+def test_symbols_read_aloud_get_a_check_warning_at_their_line(write_script):
+    p = write_script("Hello.\nA table | with pipes.\nYou are #1 * always.\nFine.\n")
+    r = invoke("check", p)
+    assert r.exit_code == 0
+    assert r.output.splitlines() == [
+        f"Warning: {p}:5: '|' would be read aloud as a symbol; remove it or write the words (the Markdown "
+        f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)",
+        f"Warning: {p}:6: '#' '*' would be read aloud as a symbol; remove them or write the words (the Markdown "
+        f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)"]

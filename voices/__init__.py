@@ -1,0 +1,1 @@
+"""The shipped voice profiles (``*.yaml``), installed as package data ``generator/voices/``."""
