@@ -27,6 +27,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_corpus.py
 
 # word error rate per voice profile (bench/RESULTS.md and the README); pocketsphinx is bench-only
 intelligibility: $(VENV)/.installed

@@ -152,7 +152,8 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
-                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
+                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache"
+                   f"{res.notes()})")
 
 
 @cli.command()
@@ -205,7 +206,7 @@ def check(scripts, variables):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, prepare
+    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
     from .series import is_series_file
 
     if is_series_file(script):
@@ -235,6 +236,9 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
+    shift = planned_bed_shift(p, opts, default_output(script))
+    if shift:
+        click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
