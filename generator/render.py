@@ -18,7 +18,8 @@ from .files import write_text_atomic
 from .lexicon import Lexicon, folder_lexicon, parse_entries
 from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
-from .script import Breathe, Script, Speech, load_script
+from .languages import CUE_KEYS, cue_phrase
+from .script import Breathe, Script, Speech, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .transcript import to_vtt
@@ -177,11 +178,12 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
     cue_words = []
     if script.settings.breath_cues == "spoken":
+        words = check_cue_words(script.settings, str(script.path), script.lines)
         seen = set()
         for it, prof in voiced:
             if isinstance(it, Breathe) and prof.name not in seen:
                 seen.add(prof.name)
-                cue_words += [(prof, w) for w in ("in", "hold", "out")]
+                cue_words += [(prof, phase, words[phase]) for phase in CUE_KEYS]
     progress = progress or Progress(enabled=False)
     progress.start(len(speech_idx) + len(cue_words), "speaking")
     clips = {}
@@ -196,8 +198,9 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
                 raise
             progress.advance()
         cue_clips = {}
-        for prof, w in cue_words:
-            cue_clips[(prof.name, w)] = store.clip(w.capitalize() + ".", prof)
+        for prof, phase, word in cue_words:
+            cue_clips[(prof.name, phase)] = store.clip(lexicon.spoken(cue_phrase(word), store.effective(prof).engine),
+                                                       prof)
             progress.advance()
     finally:
         progress.finish()
