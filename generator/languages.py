@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 from pathlib import Path
 
 DEFAULT_LANGUAGE = "en"
@@ -81,25 +82,23 @@ def espeak_languages() -> dict[str, str]:
     read from its data folder's ``lang/`` files without starting the engine; empty when no
     data folder is found."""
     data = _espeak_data()
-    out: dict[str, str] = {}
     if data is None:
-        return out
-    for root, _dirs, files in os.walk(data / "lang"):
-        for f in files:
-            name, codes = f, [f]
+        return {}
+    files: dict[str, str] = {}         # a voice file's own code -> its name
+    also: dict[str, str] = {}          # other codes a file declares (pt-BR also speaks "pt")
+    for root, _dirs, names in os.walk(data / "lang"):
+        for f in names:
             try:
                 text = (Path(root) / f).read_text(encoding="utf-8", errors="replace")
             except OSError:
                 continue
-            for line in text.splitlines():
-                bits = line.split()
-                if len(bits) >= 2 and bits[0] == "name":
-                    name = " ".join(bits[1:])
-                elif len(bits) >= 2 and bits[0] == "language":
-                    codes.append(bits[1])
-            for c in codes:
-                out.setdefault(normalize(c), name)
-    return dict(sorted(out.items()))
+            lines = [line.split() for line in text.splitlines()]
+            name = next((" ".join(b[1:]) for b in lines if len(b) >= 2 and b[0] == "name"), f)
+            files[normalize(f)] = name
+            for b in lines:
+                if len(b) >= 2 and b[0] == "language":
+                    also.setdefault(normalize(b[1]), name)
+    return dict(sorted({**also, **files}.items()))
 
 
 def check_language(language: str) -> str | None:
@@ -112,3 +111,59 @@ def check_language(language: str) -> str | None:
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     return (f"language {language!r} is not one espeak-ng speaks; {hint}"
             f"espeak-ng has: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------- sentences
+# Words that end in a period without ending the sentence (lowercase, without the final period).
+# Single letters ("z. B.", "p. ej.", initials) and, in German, ordinals ("am 3. Tag") are
+# handled by rule. Abbreviations that often do end a sentence (etc., usw., ecc.) are left out:
+# a lowercase word after them keeps the sentence together anyway.
+ABBREVIATIONS = {
+    "en": {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "e.g", "i.e", "approx", "no"},
+    "es": {"sr", "sra", "srta", "sres", "dr", "dra", "dña", "ud", "uds", "prof", "ej", "núm", "pág", "aprox",
+           "vs", "p.ej", "sto", "sta"},
+    "de": {"dr", "hr", "hrn", "fr", "prof", "nr", "ca", "bzw", "evtl", "ggf", "vgl", "bspw", "inkl", "str",
+           "st", "z.b", "d.h", "u.a", "o.ä", "s.o", "s.u"},
+    "fr": {"m", "mme", "mlle", "mm", "dr", "pr", "ex", "p.ex", "cf", "env", "st", "ste"},
+    "pt": {"sr", "sra", "srta", "dr", "dra", "prof", "ex", "p.ex", "pág", "nº", "sto", "sta"},
+    "it": {"sig", "sigg", "sig.ra", "dott", "dott.ssa", "dr", "prof", "es", "pag", "n", "s"},
+}
+_END = ".!?…"
+_CLOSERS = "\"'»«”’“)]"
+_FULL_STOPS = re.compile(r"(?<=[。！？])")      # CJK sentence ends need no space after them
+
+
+def split_sentences(text: str, language: str | None = None) -> list[str]:
+    """``text`` cut into sentences, right for ``language``: ``¿…?`` and ``¡…!`` keep their marks,
+    abbreviations (``Sr.``, ``z. B.``, ``Dr.``), initials, German ordinals and decimal numbers
+    (``2,5``, ``2.5``) do not end a sentence, nor does a mark followed by a lowercase word."""
+    lang = base(language)
+    abbrevs = ABBREVIATIONS.get(lang, set())
+    out: list[str] = []
+    for chunk in _FULL_STOPS.split(text.strip()):
+        words = chunk.split()
+        current: list[str] = []
+        for i, w in enumerate(words):
+            current.append(w)
+            if i + 1 < len(words) and _ends_sentence(w, words[i + 1], abbrevs, lang):
+                out.append(" ".join(current))
+                current = []
+        if current:
+            out.append(" ".join(current))
+    return out
+
+
+def _ends_sentence(word: str, following: str, abbrevs: set, lang: str) -> bool:
+    core = word.rstrip(_CLOSERS)
+    if not core or core[-1] not in _END:
+        return False
+    first = next((c for c in following if c.isalpha() or c.isdigit()), "")
+    if first.islower():
+        return False              # "z. B. die", "¡Ay! dijo", "etc. y"
+    if core.endswith(".") and not core.endswith(".."):
+        stem = core.rstrip(".").lstrip("(\"'«„“¿¡").lower()
+        if stem in abbrevs or (len(stem) == 1 and stem.isalpha()):
+            return False
+        if lang == "de" and stem.isdigit():
+            return False          # an ordinal: "am 3. Tag"
+    return True
