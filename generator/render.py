@@ -19,7 +19,8 @@ from .interrupt import checkpoint
 from .lexicon import Lexicon, folder_lexicon, parse_entries
 from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
-from .script import Breathe, Script, Speech, load_script
+from .languages import CUE_KEYS, base, cue_phrase
+from .script import Breathe, Script, Speech, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .transcript import to_vtt
@@ -126,6 +127,11 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     if why is not None:
         notice_once("piper", f"the natural voice is not available ({why}); speaking with espeak "
                              f"instead ({prof.name} -> {fallback.name}). Install it with {NEURAL_INSTALL}.")
+    elif not opts.draft and where[1] is not None:     # a voice the script names (the default is chosen)
+        notice_once(f"language {prof.name} {language}",
+                    f"voice profile {prof.name!r} does not speak {language!r}; speaking with espeak in "
+                    f"{language} instead ({prof.name} -> {fallback.name}). Name a Piper .onnx voice that "
+                    f"speaks it in a profile to hear it natural (meditate voices lists them by language).")
     return fallback
 
 
@@ -145,12 +151,7 @@ def _profile_loader(script: Script, opts: RenderOptions | None = None):
         if name not in cache:
             try:
                 prof = speakable(load_profile(name, extra), line)
-                lang = script.settings.language
-                if lang and prof.engine == "espeak":
-                    # the script's language replaces the voice's, keeping its variant (en-us+f3 -> de+f3)
-                    variant = prof.voice.partition("+")[2]
-                    prof = replace(prof, voice=lang + ("+" + variant if variant else ""), language=lang)
-                cache[name] = prof
+                cache[name] = in_language(prof, script.settings.language)
             except ProfileError as e:
                 if e.path:      # the profile file itself is broken: point at it
                     raise
@@ -159,6 +160,51 @@ def _profile_loader(script: Script, opts: RenderOptions | None = None):
         return cache[name]
 
     return load
+
+
+def in_language(prof: VoiceProfile, language: str | None) -> VoiceProfile:
+    """``prof`` speaking ``language`` (every engine is told it): an espeak voice becomes that
+    language's, keeping its variant (en-us+f3 -> de+f3); a Piper voice already speaks it."""
+    if not language:
+        return prof
+    if prof.engine == "espeak":
+        variant = prof.voice.partition("+")[2]
+        return replace(prof, voice=language + ("+" + variant if variant else ""), language=language)
+    return replace(prof, language=language)
+
+
+@dataclass
+class LanguageVoice:
+    code: str                 # es
+    name: str                 # Spanish (Spain), from espeak-ng's data
+    default: VoiceProfile     # what a practice in this language naming no voice speaks with
+    piper: list               # installed Piper voices that speak it (ids)
+    cue_words: dict | None    # the table's spoken breath cues, None when cue_words: is needed
+
+
+def language_voices() -> list[LanguageVoice]:
+    """The voices per language: every language of the cue-word table and of an installed Piper
+    voice, with the profile a script in it gets when it names none (the default profile where
+    that speaks the language, else its espeak fallback in the language)."""
+    from .engines import get_engine, unavailable
+    from .languages import CUE_WORDS, cue_words, espeak_languages
+    from .profiles import DEFAULT_PROFILE
+
+    default = load_profile(DEFAULT_PROFILE)
+    piper: dict[str, list] = {}
+    if default.engine != "piper" or unavailable(default) is None:
+        eng = get_engine("piper")
+        for vid, _ in eng.voices():
+            piper.setdefault(base(eng.voice_language(vid)), []).append(vid)
+    names = espeak_languages()
+    out = []
+    for code in [*CUE_WORDS, *sorted(set(piper) - set(CUE_WORDS))]:
+        prof = default
+        if prof.engine == "piper" and (unavailable(prof) is not None or not _speaks_language(prof, code)):
+            prof = load_profile(prof.fallback or DRAFT_PROFILE)
+        out.append(LanguageVoice(code, names.get(code, ""), in_language(prof, code), piper.get(code, []),
+                                 cue_words(code)))
+    return out
 
 
 def lexicon_for(script: Script | None, opts: RenderOptions) -> Lexicon:
@@ -178,9 +224,7 @@ def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
         return True
     from .engines import get_engine
 
-    have = get_engine("piper").voice_language(prof.voice).lower().replace("_", "-")
-    want = language.lower().replace("_", "-")
-    return have.startswith(want) or want.startswith(have)
+    return base(get_engine("piper").voice_language(prof.voice)) == base(language)
 
 
 def load(path, opts: RenderOptions) -> Script:
@@ -205,11 +249,13 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
     cue_words = []
     if script.settings.breath_cues == "spoken":
+        words = check_cue_words(script.settings, str(script.path), script.lines)
+        used = {name for it, _ in voiced if isinstance(it, Breathe) for name, _ in it.phases()}
         seen = set()
         for it, prof in voiced:
             if isinstance(it, Breathe) and prof.name not in seen:
                 seen.add(prof.name)
-                cue_words += [(prof, w) for w in ("in", "hold", "out")]
+                cue_words += [(prof, phase, words[phase]) for phase in CUE_KEYS if phase in used]
     progress = progress or Progress(enabled=False)
     progress.start(len(speech_idx) + len(cue_words), "speaking")
     clips = {}
@@ -225,8 +271,9 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
             progress.advance()
             checkpoint("speak")
         cue_clips = {}
-        for prof, w in cue_words:
-            cue_clips[(prof.name, w)] = store.clip(w.capitalize() + ".", prof)
+        for prof, phase, word in cue_words:
+            cue_clips[(prof.name, phase)] = store.clip(lexicon.spoken(cue_phrase(word), store.effective(prof).engine),
+                                                       prof)
             progress.advance()
     finally:
         progress.finish()
@@ -367,7 +414,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
                 gain = _next_gain(tried, expected)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
-        write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title))
+        write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title, p.script.settings.language))
         if p.script.values:
             _record_render(out, p.script)
     finally:
