@@ -24,7 +24,7 @@ from generator.transcript import to_vtt, vtt_cues
 from conftest import REPO
 from master_signals import speech_like
 
-SHIPPED = sorted((REPO / "scripts").glob("*.md"))
+SHIPPED = sorted((REPO / "scripts").rglob("*.md"))     # English, and the de/ and es/ libraries
 FFPROBE = shutil.which("ffprobe")
 # .ci/run installs Debian's ffmpeg for ffprobe; in CI a missing ffprobe fails these tests, elsewhere it skips them
 needs_ffprobe = pytest.mark.skipif(FFPROBE is None and not os.environ.get("CI"), reason="no ffprobe on PATH")
@@ -67,7 +67,7 @@ def test_cue_with_markup_characters_round_trips(write_script):
     assert "NOTE Hearts -> <b>rest</b> & more" in vtt and "NOTE Chapter: Arrive <here> & now" in vtt
 
 
-@pytest.mark.parametrize("script", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("script", SHIPPED, ids=lambda p: str(p.relative_to(REPO / "scripts")))
 def test_every_shipped_transcript_is_valid_webvtt(script):
     p = prepare(script, RenderOptions(engine="fake"))
     check_transcript(to_vtt(p.timeline, p.script.settings.title), p.timeline)
