@@ -1,6 +1,7 @@
 """Writing outputs so that a failure never leaves a half-written file behind."""
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -36,9 +37,18 @@ def save_npy_atomic(path: Path, array) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
+        # through a buffer: np.save's own fwrite reports a full disk as "N requested and M
+        # written", without its errno; a plain write says "No space left on device" (or EFBIG)
+        buf = io.BytesIO()
+        np.save(buf, array)
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
+            f.write(buf.getbuffer())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

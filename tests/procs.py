@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Run:
-    def __init__(self, args, cwd, env=None, engine: str | None = "fake", stall: str | None = None, **popen):
+    def __init__(self, args, cwd, env=None, engine: str | None = "fake", stall: str | None = None,
+                 prefix: list = (), **popen):
         self.marker = uuid.uuid4().hex
         e = dict(os.environ, MEDITATE_TEST_RUN=self.marker, PYTHONPATH=str(ROOT))
         e.pop("MEDITATE_TEST_STALL", None)
@@ -31,7 +32,7 @@ class Run:
         if stall:
             e["MEDITATE_TEST_STALL"] = stall
         e.update(env or {})
-        self.proc = subprocess.Popen(MEDITATE + [str(a) for a in args], cwd=cwd, env=e, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*prefix, *MEDITATE, *(str(a) for a in args)], cwd=cwd, env=e, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True, **popen)
         self.err = b""
 
