@@ -344,26 +344,26 @@ def _worker_init(env: dict, cwd: str) -> None:
             signal.signal(s, _on_sigint)
 
 
-def _load(series_path, people_csv):
+def _load(series_path, people_csv, ignore_extra_columns: bool):
     series = load_series(series_path)
     people = None
     if people_csv is not None:
         people = read_people(people_csv)
-        check_people(series, people, people_csv)
+        check_people(series, people, people_csv, ignore_extra_columns)
     return series, people
 
 
 def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None = None,
-                progress=None) -> tuple[Series, list[JobPlan]]:
+                progress=None, ignore_extra_columns: bool = False) -> tuple[Series, list[JobPlan]]:
     """Every job of a batch checked and fitted, as ``meditate plan SERIES`` shows it (no audio)."""
-    series, people = _load(series_path, people_csv)
+    series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     jobs = [j for f in plan(series, people, out_dir, engine, people_csv) for j in f.jobs]
     return series, check_jobs(series, jobs, people_csv, progress)
 
 
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
-              progress=None, engine: str | None = None) -> BatchReport:
+              progress=None, engine: str | None = None, ignore_extra_columns: bool = False) -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
 
     ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
@@ -374,7 +374,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     render problems are collected in the report (``report.ok`` is False).
     """
     t0 = time.monotonic()
-    series, people = _load(series_path, people_csv)
+    series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))

@@ -350,3 +350,14 @@ def decode(path, rate: int = SAMPLE_RATE, channels: int | None = None) -> Audio:
     data = data[: (data.size // ch) * ch]
     samples = data.copy() if ch == 1 else data.reshape(-1, ch).copy()
     return Audio(samples.astype(np.float32, copy=False), rate)
+
+
+def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int | None = None) -> np.ndarray:
+    """``samples`` (float32, mono 1-D or ``(n, 2)``) through LAME with the settings :class:`Encoder`
+    uses and back: what a listener's decoder returns (same length; int16 rounding included)."""
+    with tempfile.TemporaryDirectory(prefix="meditate-trip-") as tmp:
+        path = os.path.join(tmp, "excerpt.mp3")
+        channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[1])
+        with Encoder(path, rate, channels, bitrate_kbps) as enc:
+            enc.write(samples)
+        return decode(path, rate, channels).samples
