@@ -358,6 +358,9 @@ def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int |
     with tempfile.TemporaryDirectory(prefix="meditate-trip-") as tmp:
         path = os.path.join(tmp, "excerpt.mp3")
         channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[1])
-        with Encoder(path, rate, channels, bitrate_kbps) as enc:
-            enc.write(samples)
-        return decode(path, rate, channels).samples
+        try:
+            with Encoder(path, rate, channels, bitrate_kbps) as enc:
+                enc.write(samples)
+            return decode(path, rate, channels).samples
+        except AudioError as e:     # not the user's file: don't name the temporary one
+            raise AudioError(f"{e.message} (encoding an excerpt to measure the MP3 coding)") from e

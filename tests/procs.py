@@ -100,3 +100,25 @@ def leftovers(folder: Path) -> list[str]:
     """Temporary or partial files anywhere under ``folder``."""
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
                   if ".part" in p.name or p.name.endswith(".tmp"))
+
+
+def mount_tmpfs(where: Path, options: str):
+    """Mount a tmpfs at ``where`` (root only); a context manager, or pytest.skip when not allowed."""
+    import contextlib
+
+    import pytest
+
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True).returncode:
+        pytest.skip("mount -t tmpfs is not permitted here")
+
+    @contextlib.contextmanager
+    def mounted():
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+
+    return mounted()

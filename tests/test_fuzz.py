@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import os
 import signal
-import string
 import tempfile
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
