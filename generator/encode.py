@@ -26,6 +26,7 @@ import os
 import queue
 import threading
 import re
+import signal
 import subprocess
 import tempfile
 import wave
@@ -96,9 +97,22 @@ def _widen_pipe(pipe) -> None:
         pass            # not Linux, or a lower pipe-max-size: the default pipe still works
 
 
+def _exit_reason(rc) -> str:
+    """What ended ffmpeg, in words: a signal by name (SIGXFSZ: the file size limit), else its code."""
+    if rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        hint = "; the file size limit (ulimit -f) was reached" if name == "SIGXFSZ" else ""
+        return f"ffmpeg was ended by {name}{hint}"
+    return f"exit code {rc}"
+
+
 def _last_line(text: str, default: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else default
+    # without ffmpeg's "[out#0/mp3 @ 0x55…] " prefix: "Error closing file: No space left on device"
+    return re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", lines[-1]) if lines else default
 
 
 class Encoder:
@@ -174,7 +188,7 @@ class Encoder:
         except (OSError, ValueError):
             text = ""
         rc = self._proc.returncode if self._proc is not None else None
-        return _last_line(text, f"exit code {rc}")
+        return _last_line(text, _exit_reason(rc))
 
     # -- public ------------------------------------------------------------------
     def write(self, chunk: np.ndarray) -> None:
@@ -344,6 +358,9 @@ def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int |
     with tempfile.TemporaryDirectory(prefix="meditate-trip-") as tmp:
         path = os.path.join(tmp, "excerpt.mp3")
         channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[1])
-        with Encoder(path, rate, channels, bitrate_kbps) as enc:
-            enc.write(samples)
-        return decode(path, rate, channels).samples
+        try:
+            with Encoder(path, rate, channels, bitrate_kbps) as enc:
+                enc.write(samples)
+            return decode(path, rate, channels).samples
+        except AudioError as e:     # not the user's file: don't name the temporary one
+            raise AudioError(f"{e.message} (encoding an excerpt to measure the MP3 coding)") from e
