@@ -182,7 +182,8 @@ def check(scripts, variables):
                     raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
                                         str(script.path), script.lines.get("ambience"))
         except MeditateError as e:
-            click.echo(f"Error: {e}", err=True)
+            for each in getattr(e, "errors", [e]):      # a script's every error, in line order
+                click.echo(f"Error: {each}", err=True)
             failed += 1
     if failed:
         sys.exit(1)

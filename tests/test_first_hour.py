@@ -370,3 +370,19 @@ def test_help_does_not_cut_command_descriptions():
     commands = r.output.split("Commands:")[1]
     assert "..." not in commands
     assert "one per row" in " ".join(r.output.split()) or "every row of --people" in " ".join(r.output.split())
+
+
+def test_check_reports_every_error_in_a_file(write_script, tmp_path):
+    p = write_script("Hello.\n[puase 3s]\nStill here [breathe 4-x x3] and.\n\n[bell 99]\nBye.\n",
+                     front="title: T\nmood: calm\nvoise: gentle")
+    r = invoke("check", p)
+    assert r.exit_code == 1
+    expected = [f"{p}:3: unknown front matter key 'mood'", f"{p}:4: unknown front matter key 'voise'",
+                f"{p}:7: unknown cue [puase 3s]", f"{p}:8: [breathe 4-x x3]", f"{p}:10: [bell 99]"]
+    lines = r.output.splitlines()
+    assert len(lines) == len(expected), r.output
+    for ln, start in zip(lines, expected):
+        assert ln.startswith("Error: " + start), ln
+    line = error_line(invoke("render", p, "-o", tmp_path / "x.mp3"))     # render: one line, with the count
+    assert line.startswith(f"Error: {p}:3: unknown front matter key 'mood'") and line.endswith(
+        "(and 4 more errors: `meditate check` lists them)")
