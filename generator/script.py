@@ -14,12 +14,13 @@ import yaml
 
 from .durations import parse_duration
 from .errors import ScriptError, TemplateError, did_you_mean
+from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
 
 FRONT_MATTER_KEYS = {
     "title", "description", "author", "length", "voice", "ambience", "ambience_level",
-    "breath_cues", "bell", "language", "variables", "lexicon",
+    "breath_cues", "bell", "language", "variables", "lexicon", "cue_words",
 }
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
 CUES = ("pause", "breathe", "bell", "voice")
@@ -116,6 +117,7 @@ class Settings:
     language: str | None = None
     variables: dict = field(default_factory=dict)
     lexicon: object = None     # lexicon.Lexicon from the front matter's ``lexicon:``, if any
+    cue_words: dict = field(default_factory=dict)   # ``cue_words:`` overrides, e.g. {"in": "inspira"}
 
 
 @dataclass
@@ -269,6 +271,12 @@ def parse_settings(src: Source, errors: list | None = None) -> Settings:
             if not isinstance(meta[key], (str, int, float)):
                 fail(key, f"{key!r} must be text")
             setattr(s, key, str(meta[key]).strip())
+    if s.language is not None:
+        problem = check_language(s.language)
+        if problem:
+            fail("language", problem)
+    if meta.get("cue_words") is not None:
+        s.cue_words = _cue_words(meta["cue_words"], lambda m: fail("cue_words", m))
     if meta.get("length") is not None:
         try:
             s.length = parse_duration(str(meta["length"]))
@@ -302,7 +310,37 @@ def parse_settings(src: Source, errors: list | None = None) -> Settings:
         s.variables = dict(variables)
     if meta.get("lexicon") is not None:
         s.lexicon = _front_matter_lexicon(src, meta["lexicon"])
+    if s.breath_cues == "spoken":
+        check_cue_words(s, shown, src.meta_lines)
     return s
+
+
+def _cue_words(value, fail) -> dict:
+    """``cue_words: {in: inspira, hold: pausa, out: espira}``: any of the three, each a word or phrase."""
+    if not isinstance(value, dict):
+        fail(f"cue_words: must be a mapping of {', '.join(CUE_KEYS)} to the words to say, "
+             f"e.g. {{in: inspira, out: espira}}")
+    out = {}
+    for k, v in value.items():
+        if k not in CUE_KEYS:
+            fail(f"cue_words: unknown key {k!r}; the keys are {', '.join(CUE_KEYS)}")
+        if not isinstance(v, (str, int, float)) or isinstance(v, bool) or not str(v).strip():
+            fail(f"cue_words: {k}: give the word to say, e.g. {k}: {CUE_WORDS['es'][k]}")
+        out[k] = str(v).strip()
+    return out
+
+
+def check_cue_words(settings: Settings, shown: str, lines: dict) -> dict:
+    """The spoken breath cues' words for these settings; an error at the ``language:`` (or
+    ``cue_words:``) line when the language has none in the table and ``cue_words`` lacks some."""
+    words = cue_words(settings.language, settings.cue_words)
+    if words is None:
+        missing = [k for k in CUE_KEYS if k not in settings.cue_words]
+        raise ScriptError(
+            f"spoken breath cues need words in {settings.language!r}: add cue_words: "
+            f"{{{', '.join(f'{k}: …' for k in missing)}}} to the front matter (built in: "
+            f"{', '.join(CUE_WORDS)})", shown, lines.get("cue_words") or lines.get("language"))
+    return words
 
 
 def _front_matter_lexicon(src: Source, value):
