@@ -87,7 +87,8 @@ def test_every_command_and_option_in_the_readme_exists():
 
 
 def test_the_readme_states_the_shipped_defaults():
-    gentle = read_profile(REPO / "voices" / "gentle.yaml")
-    assert f"`paragraph_pause` ({gentle.paragraph_pause:g} s in the shipped `gentle`" in README
-    assert f"`default_pause` ({gentle.default_pause:g} s in the shipped `gentle`)" in README
-    assert f"`gentle` (the default: calm, {gentle.rate} wpm)" in README
+    from generator.script import DEFAULT_PROFILE
+
+    default = read_profile(REPO / "voices" / f"{DEFAULT_PROFILE}.yaml")
+    assert f"`paragraph_pause` ({default.paragraph_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
+    assert f"`default_pause` ({default.default_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
