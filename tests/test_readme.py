@@ -13,7 +13,10 @@ from generator.cli import cli
 from generator.profiles import read_profile
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README, re.S | re.M)]
+WALKTHROUGH = re.search(r"^## Your first practice\n.*?(?=^## )", README, re.S | re.M).group(0)
+# the walkthrough's blocks are followed step by step in test_walkthrough.py
+BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README.replace(WALKTHROUGH, ""),
+                                                        re.S | re.M)]
 
 
 def invoke(*args):
