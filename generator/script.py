@@ -228,8 +228,9 @@ def yaml_problem(e: yaml.YAMLError) -> str:
 def utf16_problem(raw: bytes) -> str | None:
     """Why a UTF-16 file (with or without its byte-order mark) is not read, else None."""
     head = raw[:4096]
+    odd, even = head[1::2].count(0), head[0::2].count(0)     # ASCII in UTF-16: every other byte is 0
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-            len(head) >= 4 and (head[1::2].count(0) > len(head) * 0.4 or head[0::2].count(0) > len(head) * 0.4)):
+            len(head) >= 4 and max(odd, even) > len(head) * 0.4 and min(odd, even) < len(head) * 0.02):
         return "this file is saved as UTF-16; save it as UTF-8 (in most editors: Save As, encoding UTF-8)"
     return None
 

@@ -436,3 +436,17 @@ def test_preview_of_an_unknown_chapter_names_the_chapters(write_script, tmp_path
     assert line == (f"Error: {p}: --from: no chapter 'Body scna' (did you mean 'Body scan'?); the chapters are "
                     f"'Arriving', 'Body scan', 'Closing' (or give a number, 1 to 3)")
     assert not (tmp_path / "x.mp3").exists()
+
+
+def test_onnxruntime_writes_no_device_id_into_the_users_cache(tmp_path):
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("piper") is None:
+        pytest.skip("the [neural] extra (Piper, onnxruntime) is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
+    subprocess.run([sys.executable, "-c", "import generator.engines.piper"], env=env, check=True, timeout=300)
+    assert not [str(p) for p in tmp_path.rglob("*")], "onnxruntime wrote into the user's home"
