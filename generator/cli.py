@@ -125,6 +125,10 @@ def cli():
 @click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
 @click.option("--ambience-level", type=click.FloatRange(-80, 0), metavar="DBFS",
               help="Bed level in dBFS where nothing is spoken (default: the script's, else -34).")
+@click.option("--from", "from_chapter", metavar="CHAPTER",
+              help="A preview from this chapter on (its # heading's title, or its number).")
+@click.option("--first", callback=_duration, metavar="DUR",
+              help="A preview of only the first DUR (e.g. 60s), from the start or from --from.")
 @click.option("--bell", type=click.Choice(BELLS), help="The sound of [bell] instead of the script's.")
 @click.option("--breath-cues", type=click.Choice(BREATH_CUES),
               help="What plays during [breathe …] instead of the script's choice.")
@@ -136,8 +140,8 @@ def cli():
 @click.option("--draft", is_flag=True,
               help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, bell, breath_cues, loudness,
-           bitrate, no_cache, strict_voice, draft, quiet):
+def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
+           breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -147,7 +151,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
-                         keep_other_renders=not overwrite)
+                         keep_other_renders=not overwrite, from_chapter=from_chapter, first=first)
     res = do_render(script, out, opts, _progress(quiet))
     _warn(res.warnings)
     if not quiet:
@@ -188,7 +192,8 @@ def check(scripts, variables):
                     raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
                                         str(script.path), script.lines.get("ambience"))
         except MeditateError as e:
-            click.echo(f"Error: {e}", err=True)
+            for each in getattr(e, "errors", [e]):      # a script's every error, in line order
+                click.echo(f"Error: {each}", err=True)
             failed += 1
     if failed:
         sys.exit(1)

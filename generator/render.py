@@ -67,6 +67,8 @@ class RenderOptions:
     draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
     keep_other_renders: bool = False  # refuse to replace an output rendered with other variables
     author: str | None = None        # the artist tag instead of the script's (a series' author:)
+    from_chapter: str | None = None  # a preview: start at this chapter (its title or number)
+    first: float | None = None       # a preview: only this many seconds
 
 
 @dataclass
@@ -307,8 +309,20 @@ def make_mixer(p: Prepared, bed=None):
                  bed=bed, bed_gain_db=s.ambience_level)
 
 
-def default_output(script_path, draft: bool = False) -> Path:
-    return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
+def default_output(script_path, draft: bool = False, preview: bool = False) -> Path:
+    """``audio_out/<slug>.mp3`` (``.wav`` for a draft; ``<slug>.preview.…`` for a preview, which
+    never replaces the whole practice's file)."""
+    return Path("audio_out") / (Path(script_path).stem + (".preview" if preview else "")
+                                + (".wav" if draft else ".mp3"))
+
+
+def _preview(p: Prepared, opts: RenderOptions) -> Prepared:
+    """Part of the practice, timed exactly as in the whole (the length is fitted first)."""
+    from .timeline import excerpt, find_chapter
+
+    start = find_chapter(p.timeline, opts.from_chapter, str(p.script.path)).start if opts.from_chapter else 0
+    frames = None if opts.first is None else int(round(opts.first * SAMPLE_RATE))
+    return replace(p, timeline=excerpt(p.timeline, start, frames))
 
 
 OUTPUT_EXTS = (".mp3", ".wav")
@@ -380,7 +394,10 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     if out and "{" not in str(out):
         output_path(out, None)       # a wrong extension is said before any speech is synthesized
     p = prepare(path, opts, progress, store)
-    out = output_path(out or default_output(path, opts.draft), p.script)
+    preview = opts.from_chapter is not None or opts.first is not None
+    if preview:
+        p = _preview(p, opts)
+    out = output_path(out or default_output(path, opts.draft, preview), p.script)
     if opts.keep_other_renders:
         _check_not_another_render(out, p.script)
     mixer = make_mixer(p, make_bed(p))
