@@ -610,26 +610,39 @@ class LoudnessModel:
     decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
 
     def __init__(self, fg: np.ndarray, bed: np.ndarray):
+        from .loudness import block_energies_from_segments
+
         self.fg, self.bed = fg, bed
         self.limiting = self.coding = (1.0, 1.0)
+        # the 400 ms blocks' mean squares of each stem (linear in the segments, so they add too)
+        self._fb = block_energies_from_segments(fg, SAMPLE_RATE)
+        self._bb = block_energies_from_segments(bed, SAMPLE_RATE)
 
-    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+    def _factors(self, g: float, shift: float, coded: bool) -> tuple[float, float]:
         fc, bc = self.limiting
         if coded:
             fc, bc = fc * self.coding[0], bc * self.coding[1]
-        return (g * g * fc) * self.fg + (10 ** (shift / 10) * bc) * self.bed
+        return g * g * fc, 10 ** (shift / 10) * bc
+
+    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+        f, b = self._factors(g, shift, coded)
+        return f * self.fg + b * self.bed
+
+    def _blocks(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+        f, b = self._factors(g, shift, coded)
+        return f * self._fb + b * self._bb
 
     def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
-        from .loudness import integrated_from_segments
+        from .loudness import gated_loudness
 
-        return integrated_from_segments(self.segments(g, shift, coded), SAMPLE_RATE)
+        return gated_loudness(self._blocks(g, shift, coded))
 
     def solve(self, target: float, shift: float = 0.0) -> float:
         """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
         gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
-        from .loudness import integrated_from_segments
+        from .loudness import gated_loudness
 
-        if not self.fg.size or not np.isfinite(integrated_from_segments(self.fg, SAMPLE_RATE)):
+        if not self.fg.size or not np.isfinite(gated_loudness(self._fb)):
             return 1.0           # nothing audible in the foreground: leave it be
         lo, hi = -60.0, 60.0
         for _ in range(32):
@@ -645,21 +658,11 @@ class LoudnessModel:
         """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
         loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
         or a prediction off by a fraction of a dB can put them)."""
-        from .loudness import ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU, block_loudness_from_segments
+        from .loudness import gated_loudness
 
-        lj = block_loudness_from_segments(self.segments(g, shift), SAMPLE_RATE)
-        audible = lj > ABSOLUTE_GATE_LUFS
-        if not audible.any():
-            return False
-        z = 10.0 ** (lj / 10.0)
-        gate = 10 * np.log10(z[audible].mean()) + RELATIVE_GATE_LU
-
-        def kept(floor):
-            keep = audible & (lj > floor)
-            return 10 * np.log10(z[keep].mean()) if keep.any() else float("-inf")
-
-        now = kept(gate)
-        return max(abs(kept(gate + GATE_MARGIN) - now), abs(kept(gate - GATE_MARGIN) - now)) > GATE_SWING
+        z = self._blocks(g, shift)
+        now = gated_loudness(z)
+        return max(abs(gated_loudness(z, GATE_MARGIN) - now), abs(gated_loudness(z, -GATE_MARGIN) - now)) > GATE_SWING
 
     def condition(self, target: float) -> tuple[float, float]:
         """``(gain, bed shift dB)``: the solved gain, and the bed moved by the fewest BED_STEP steps
