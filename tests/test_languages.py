@@ -161,7 +161,7 @@ def test_voices_lists_a_voice_per_language(monkeypatch):
     assert re.search(r"^  de  German +gentle \(espeak de\+f3\);", listing, re.M)
 
 
-def test_a_piper_voice_by_path_is_kept_for_the_language_it_speaks(tmp_path, monkeypatch):
+def test_a_piper_voice_by_path_is_kept_for_the_language_it_speaks(tmp_path, monkeypatch, capsys):
     pytest.importorskip("piper")
     monkeypatch.delenv("MEDITATE_ENGINE")
     model = tmp_path / "es_ES-lucia-medium.onnx"
@@ -172,6 +172,9 @@ def test_a_piper_voice_by_path_is_kept_for_the_language_it_speaks(tmp_path, monk
     assert speaking_profile(prof, RenderOptions(), None, "es-419") is prof
     other = speaking_profile(prof, RenderOptions(), None, "de")
     assert (other.engine, other.name) == ("espeak", "gentle")      # in German: its espeak fallback
+    assert capsys.readouterr().err == ""          # chosen for a script naming no voice: nothing to say
+    speaking_profile(prof, RenderOptions(), None, "de", ("x.md", 3))     # named at a script's line
+    assert "voice profile 'lucia' does not speak 'de'; speaking with espeak in de instead" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- any script: slugs and tags
