@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 # One thread per BLAS call: renders run beside ffmpeg (and batch runs them side by side), and
@@ -360,8 +361,9 @@ def _voices_per_language():
                    f"{piper}; spoken cues: {words}")
     others = [c for c in espeak_languages() if c not in {r.code for r in rows}]
     if others:
-        click.echo(f"  and espeak-ng's {len(others)} other languages and varieties ({', '.join(others[:8])}, …): "
-                   f"language: ru and so on; spoken breath cues there need cue_words: in the front matter")
+        click.echo(f"  and espeak-ng's {len(others)} other languages and varieties (espeak, in the language; "
+                   f"spoken breath cues there need cue_words: in the front matter):")
+        click.echo(textwrap.fill(", ".join(others), width=100, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False))
 
 
 @cli.command()

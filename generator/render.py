@@ -19,7 +19,7 @@ from .interrupt import checkpoint
 from .lexicon import Lexicon, folder_lexicon, parse_entries
 from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
-from .languages import CUE_KEYS, base, cue_phrase
+from .languages import CUE_KEYS, base, cue_phrase, espeak_code
 from .script import Breathe, Script, Speech, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
@@ -171,7 +171,7 @@ def in_language(prof: VoiceProfile, language: str | None) -> VoiceProfile:
         return prof
     if prof.engine == "espeak":
         variant = prof.voice.partition("+")[2]
-        return replace(prof, voice=language + ("+" + variant if variant else ""), language=language)
+        return replace(prof, voice=espeak_code(language) + ("+" + variant if variant else ""), language=language)
     return replace(prof, language=language)
 
 
