@@ -172,15 +172,18 @@ def check(scripts, variables):
 @click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
               help="With a series: the CSV of listeners, one plan per row.")
 @strict_voice_option
+@click.option("--svg", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the fitted timeline to this SVG file (lanes for voice, pauses, breath, bells, "
+                   "chapters and the bed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, people, strict_voice, quiet):
+def plan(script, variables, length, voice, people, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, prepare
     from .series import is_series_file
 
     if is_series_file(script):
-        if variables or length is not None or voice:
-            raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
+        if variables or length is not None or voice or svg:
+            raise click.UsageError("--var, --length, --voice and --svg apply to a script; a series sets them in its "
                                    "manifest (and --people per listener)")
         _plan_series(script, people, quiet)
         return
@@ -188,6 +191,11 @@ def plan(script, variables, length, voice, people, strict_voice, quiet):
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
+    if svg is not None:
+        from .files import write_text_atomic
+        from .timeline_svg import timeline_svg
+
+        write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
     chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
