@@ -131,32 +131,13 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
 @var_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .render import RenderOptions, _profile_loader, load
-    from .script import AMBIENCE_FILE_EXTS, read_source
-    from .timeline import voice_for_items
+    from .check import check_file
 
     given = _vars(variables)
     failed = 0
     for path in scripts:
         try:
-            from .series import is_series_file, load_series
-
-            if is_series_file(path):
-                load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
-                continue
-            src = read_source(path)
-            # required variables without a value get a placeholder: check the template, not the data
-            declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
-            values.update({k: v for k, v in given.items() if k in declared})
-            script = load(path, RenderOptions(variables=values))
-            _warn(script.warnings)
-            voice_for_items(script, _profile_loader(script))
-            if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
-                bed = (script.path.parent / script.settings.ambience)
-                if not bed.is_file():
-                    raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
-                                        str(script.path), script.lines.get("ambience"))
+            _warn(check_file(path, given))
         except MeditateError as e:
             click.echo(f"Error: {e}", err=True)
             failed += 1
@@ -321,6 +302,22 @@ def say(text, voice, out, strict_voice):
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
     click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
+
+
+@cli.command()
+@click.argument("folder", required=False, default="scripts",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+def studio(folder, port, no_browser):
+    """A local web page to edit, check, see, hear and save the scripts in FOLDER (default scripts/)."""
+    try:
+        from .studio.app import serve
+    except ImportError as e:
+        raise click.ClickException(f"the studio needs its extra ({e.name} is missing): "
+                                   f"pip install '.[studio]' in the meditate folder")
+    serve(folder, port, open_browser=not no_browser, echo=click.echo)
 
 
 @cli.group()
