@@ -10,23 +10,19 @@ become spaces: a blank line would end the block.
 from __future__ import annotations
 
 import html
-import re
 
 from .audio import SAMPLE_RATE
 from .durations import format_clock
+from .languages import split_sentences
 from .timeline import Timeline
 
 MAX_CUE_CHARS = 90
 
 
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?…])\s+", text.strip())
-    return [p for p in parts if p]
-
-
-def vtt_cues(timeline: Timeline) -> list[tuple[float, float, str, str | None]]:
+def vtt_cues(timeline: Timeline, language: str | None = None) -> list[tuple[float, float, str, str | None]]:
     """(start, end, text, chapter-or-None) per spoken phrase; long phrases are split by
-    sentence, with times shared out by character count (the voice's pace is even)."""
+    sentence (as ``language`` writes them: see :func:`languages.split_sentences`), with times
+    shared out by character count (the voice's pace is even)."""
     chapters = sorted(timeline.chapters, key=lambda c: c.start)
     ci = 0
     out = []
@@ -37,7 +33,7 @@ def vtt_cues(timeline: Timeline) -> list[tuple[float, float, str, str | None]]:
         while ci < len(chapters) and chapters[ci].start <= e.start:
             note = chapters[ci].title
             ci += 1
-        pieces = _sentences(e.label) if len(e.label) > MAX_CUE_CHARS else [e.label]
+        pieces = split_sentences(e.label, language) if len(e.label) > MAX_CUE_CHARS else [e.label]
         total = sum(len(p) for p in pieces) or 1
         t = e.start / SAMPLE_RATE
         dur = e.length / SAMPLE_RATE
@@ -48,9 +44,9 @@ def vtt_cues(timeline: Timeline) -> list[tuple[float, float, str, str | None]]:
     return out
 
 
-def to_vtt(timeline: Timeline, title: str) -> str:
+def to_vtt(timeline: Timeline, title: str, language: str | None = None) -> str:
     lines = ["WEBVTT", "", f"NOTE {_note(title)}", ""]
-    cues = vtt_cues(timeline)
+    cues = vtt_cues(timeline, language)
     for n, (a, b, text, note) in enumerate(cues, 1):
         if note is not None:
             lines += [f"NOTE Chapter: {_note(note)}", ""]

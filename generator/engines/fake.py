@@ -56,9 +56,11 @@ class FakeEngine:
     def __init__(self, rate: int = RATE):
         self.rate = rate
         self.calls = 0
+        self.spoken: list[tuple[str, str | None]] = []   # (text, language) of every call, for tests
 
     def synthesize(self, text: str, profile: VoiceProfile) -> Audio:
         self.calls += 1
+        self.spoken.append((text, profile.language))
         n = int(round(fake_duration(text, profile) * self.rate))
         seed = int.from_bytes(hashlib.sha256(f"{text}|{profile.key()}".encode()).digest()[:4], "little")
         rng = np.random.default_rng(seed)
