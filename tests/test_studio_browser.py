@@ -124,6 +124,7 @@ def test_write_fix_render_and_play_in_a_real_browser(studio, tmp_path):
             marks.nth(1).click()
             t = page.evaluate("document.getElementById('audio').currentTime")
             assert t == pytest.approx(start, abs=0.5)
+            expect(page.locator("#caption")).to_have_text("Goodbye now.")     # the cue at that mark
             page.screenshot(path=str(shots / "2-rendered.png"))
 
             # save writes the fixed script

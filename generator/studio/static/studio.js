@@ -170,6 +170,11 @@ function finished(job) {
   const track = document.createElement("track");
   track.kind = "captions"; track.label = "Transcript"; track.srclang = "en"; track.src = job.vtt; track.default = true;
   audio.append(track);
+  // an <audio> element draws no captions itself: show the active cue beside the player
+  track.track.addEventListener("cuechange", () => {
+    const cues = Array.from(track.track.activeCues || []);
+    $("caption").textContent = cues.map((c) => c.text).join(" ");
+  });
   const ol = $("chapters"); ol.replaceChildren();
   for (const c of job.chapters) {
     const b = document.createElement("button");
