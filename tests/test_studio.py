@@ -278,7 +278,25 @@ def test_serve_binds_loopback_only(folder, monkeypatch):
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     lines = []
+    made = []
+    real_create = studio_app.create_app
+    monkeypatch.setattr(studio_app, "create_app", lambda *a: made.append(real_create(*a)) or made[-1])
     studio_app.serve(folder, 0, open_browser=False, echo=lines.append)
+    assert not made[0].studio.out_dir.exists()          # the rendered files go when the studio stops
     host, port = bound["addr"]
     assert host == "127.0.0.1" and port > 0
     assert f"http://127.0.0.1:{port}/?token=" in lines[0]
+
+
+def test_a_port_in_use_is_a_clear_error(folder):
+    import socket
+
+    from generator.errors import MeditateError
+    from generator.studio.app import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MeditateError, match=f"cannot listen on 127.0.0.1:{port}.*--port 0"):
+            serve(folder, port, open_browser=False, echo=lambda _: None)

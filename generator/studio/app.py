@@ -7,7 +7,8 @@ Security, for a server that only ever serves the person who started it:
   command prints) or in the cookie the first such request sets (``SameSite=Strict``, HttpOnly);
 - a request whose ``Host`` is not this server's loopback address and port, or whose ``Origin``
   (when sent) is not this page's, is refused: a DNS-rebinding page cannot reach it;
-- request bodies over ``MAX_BODY`` bytes, or without a length, are refused before they are read;
+- request bodies over ``MAX_BODY`` bytes, or without a length, are refused before they are read
+  (uvicorn's HTTP parser holds a body to its Content-Length);
 - files are read and written only inside FOLDER, by a relative path checked after resolving
   symlinks (so ``..``, absolute paths, a symlink pointing out and ``%2e%2e`` all end outside and
   are refused);
@@ -20,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import uuid
@@ -139,6 +141,11 @@ class Studio:
         self.renders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meditate-render")
         self.speech = threading.Lock()      # one synthesis at a time: the engines are shared
         self.jobs: dict[str, dict] = {}
+
+    def close(self) -> None:
+        """Wait for a running render, then remove the rendered files (they were for listening)."""
+        self.renders.shutdown(cancel_futures=True)
+        shutil.rmtree(self.out_dir, ignore_errors=True)
 
     # -------------------------------------------------------------- library calls (threads)
     def check(self, rel: str, text: str, length: float | None) -> dict:
@@ -268,7 +275,7 @@ class Guard:
                 message["headers"] = list(message.get("headers", [])) + [(b"set-cookie", cookie.encode())]
             await send(message)
 
-        await self.app(scope, _limited(receive), send_with_cookie)
+        await self.app(scope, receive, send_with_cookie)
 
     def _admit(self, request: Request) -> bool:
         s = self.studio
@@ -291,22 +298,6 @@ class Guard:
 
 def _same(given: str, token: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
-
-
-def _limited(receive):
-    """Stop reading a body that runs past MAX_BODY whatever its Content-Length said."""
-    seen = 0
-
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY:
-                raise Refused(413, "request body too large")
-        return message
-
-    return wrapped
 
 
 # ------------------------------------------------------------------ routes
@@ -393,7 +384,12 @@ def serve(folder: Path, port: int, open_browser: bool, echo=print) -> None:
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as e:
+        sock.close()
+        raise MeditateError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another --port, "
+                            f"or --port 0 for any free one")
     port = sock.getsockname()[1]
     token = new_token()
     app = create_app(folder, token, port)
@@ -402,4 +398,7 @@ def serve(folder: Path, port: int, open_browser: bool, echo=print) -> None:
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     config = uvicorn.Config(app, log_level="warning", limit_concurrency=32, timeout_keep_alive=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        app.studio.close()
