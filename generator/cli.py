@@ -166,32 +166,13 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @var_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .render import RenderOptions, _profile_loader, load
-    from .script import AMBIENCE_FILE_EXTS, read_source
-    from .timeline import voice_for_items
+    from .check import check_file
 
     given = _vars(variables)
     failed = 0
     for path in scripts:
         try:
-            from .series import is_series_file, load_series
-
-            if is_series_file(path):
-                load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
-                continue
-            src = read_source(path)
-            # required variables without a value get a placeholder: check the template, not the data
-            declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
-            values.update({k: v for k, v in given.items() if k in declared})
-            script = load(path, RenderOptions(variables=values))
-            _warn(script.warnings)
-            voice_for_items(script, _profile_loader(script))
-            if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
-                bed = (script.path.parent / script.settings.ambience)
-                if not bed.is_file():
-                    raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
-                                        str(script.path), script.lines.get("ambience"))
+            _warn(check_file(path, given))
         except MeditateError as e:
             for each in getattr(e, "errors", [e]):      # a script's every error, in line order
                 click.echo(f"Error: {each}", err=True)
@@ -209,15 +190,18 @@ def check(scripts, variables):
               help="With a series: the CSV of listeners, one plan per row.")
 @ignore_extra_option
 @strict_voice_option
+@click.option("--svg", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the fitted timeline to this SVG file (lanes for voice, pauses, breath, bells, "
+                   "chapters and the bed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, quiet):
+def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
     from .series import is_series_file
 
     if is_series_file(script):
-        if variables or length is not None or voice:
-            raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
+        if variables or length is not None or voice or svg:
+            raise click.UsageError("--var, --length, --voice and --svg apply to a script; a series sets them in its "
                                    "manifest (and --people per listener)")
         _plan_series(script, people, ignore_extra_columns, quiet)
         return
@@ -225,6 +209,11 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
+    if svg is not None:
+        from .files import write_text_atomic
+        from .timeline_svg import timeline_svg
+
+        write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
     chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
@@ -379,6 +368,22 @@ def say(text, voice, out, strict_voice):
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
     click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
+
+
+@cli.command()
+@click.argument("folder", required=False, default="scripts",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+def studio(folder, port, no_browser):
+    """A local web page to edit, check, see, hear and save the scripts in FOLDER (default scripts/)."""
+    try:
+        from .studio.app import serve
+    except ImportError as e:
+        raise click.ClickException(f"the studio needs its extra ({e.name} is missing): "
+                                   f"pip install '.[studio]' in the meditate folder")
+    serve(folder, port, open_browser=not no_browser, echo=click.echo)
 
 
 @cli.group(cls=_HelpGroup)
