@@ -156,8 +156,8 @@ def _pronounce(row, people_path) -> dict:
 
 
 def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None,
-         people_path=None) -> list[_Folder]:
-    """The folders and jobs of a batch (nothing is written)."""
+         people_path=None, fmt: str = "mp3") -> list[_Folder]:
+    """The folders and jobs of a batch (nothing is written); ``fmt``: the files' extension (mp3, m4a, opus)."""
     total = len(series.practices)
     width = max(2, len(str(total)))
     code = _code_digest()
@@ -178,7 +178,8 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
             folders.append((_Folder(folder, series.title_for(row)), row, slug + "/"))
     for folder, row, prefix in folders:
         for p in series.practices:
-            name = f"{p.position:0{width}d}-{p.slug}.mp3"
+            stem = f"{p.position:0{width}d}-{p.slug}"
+            name = f"{stem}.{fmt}"
             f = facts[p.position]
             variables = series.merged_variables(p, row)
             options = dict(variables=variables, length=p.length,
@@ -186,7 +187,7 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                            strict_variables=False, album=folder.album, track=(p.position, total), engine=engine,
                            **series.settings_for(p))
             folder.jobs.append({
-                "label": prefix + name[:-4],
+                "label": prefix + stem,
                 "position": p.position,
                 "row": getattr(row, "line", None),
                 "script": str(p.script),
@@ -363,12 +364,13 @@ def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None =
 
 
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
-              progress=None, engine: str | None = None, ignore_extra_columns: bool = False) -> BatchReport:
+              progress=None, engine: str | None = None, ignore_extra_columns: bool = False,
+              fmt: str = "mp3") -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
 
     ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
     even what is up to date. ``progress``: anything with ``start(total, label)``, ``advance()``
-    and ``finish()``. ``engine``: force a speech engine (tests: "fake").
+    and ``finish()``. ``engine``: force a speech engine (tests: "fake"). ``fmt``: mp3, m4a or opus.
 
     Manifest and people problems raise :class:`SeriesError` before anything is rendered;
     render problems are collected in the report (``report.ok`` is False).
@@ -378,7 +380,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
-    folders = plan(series, people, out_dir, engine, people_csv)
+    folders = plan(series, people, out_dir, engine, people_csv, fmt)
     report = BatchReport(series.display_title, out_dir, total=sum(len(f.jobs) for f in folders))
 
     manifests: dict[str, dict] = {}

@@ -115,7 +115,7 @@ def cli():
 @cli.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (.mp3 or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
+              help="Output file (.mp3, .m4a, .m4b, .opus or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
                    "e.g. 'audio_out/{{ name }}/{{ slug }}.mp3'. Default: audio_out/<slug>.mp3")
 @click.option("--overwrite", is_flag=True,
               help="Replace an output rendered with other variable values (else that is an error).")
@@ -283,13 +283,15 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("-j", "--jobs", type=click.IntRange(0, 64), default=1, show_default=True,
               help="Render on N processes (0: one per CPU).")
 @click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
+@click.option("--format", "fmt", type=click.Choice(["mp3", "m4a", "opus"]), default="mp3", show_default=True,
+              help="The files' format: MP3, AAC in MP4 (.m4a) or Ogg Opus; each with tags and chapters.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, ignore_extra_columns, out_dir, jobs, force, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
     from .batch import run_batch
 
     report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
-                       ignore_extra_columns=ignore_extra_columns)
+                       ignore_extra_columns=ignore_extra_columns, fmt=fmt)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:
