@@ -55,6 +55,7 @@ class BatchReport:
     failed: list = field(default_factory=list)      # [(label, "PATH:LINE: message")]
     outputs: list = field(default_factory=list)     # every finished or up-to-date file, in playlist order
     playlists: list = field(default_factory=list)
+    feeds: list = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -103,7 +104,7 @@ def _script_facts(script: Path) -> dict | None:
         s = parse_settings(src)
     except MeditateError:
         return None
-    return {"title": s.title, "voice": s.voice, "ambience": s.ambience,
+    return {"title": s.title, "voice": s.voice, "ambience": s.ambience, "language": s.language,
             "voices": sorted(set(_VOICE_CUE.findall(src.body)))}
 
 
@@ -194,6 +195,8 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                 "out": str(folder.path / name),
                 "name": name,
                 "title": (rendered_title(p.script, variables) or f["title"]) if f else p.script.stem,
+                "description": rendered_title(p.script, variables, "description") if f else None,
+                "language": f and f["language"],
                 "options": options,
                 "length": p.length or 0.0,
                 "hash": _job_hash(p.script, f, options, code) if f else None,
@@ -323,7 +326,8 @@ def _render_job(job: dict) -> dict:
         return {"ok": False, "message": f"{job['script']}: interrupted"}
     try:
         res = render(job["script"], Path(job["out"]), RenderOptions(**job["options"]))
-        return {"ok": True, "duration": float(res.duration)}
+        return {"ok": True, "duration": float(res.duration),
+                "chapters": [[t, round(a, 3), round(b, 3)] for t, a, b in res.chapters]}
     except MeditateError as e:
         return {"ok": False, "message": str(e)}
     except Exception as e:       # a bug, not the user's: still isolated, still one line
@@ -365,17 +369,22 @@ def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None =
 
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
               progress=None, engine: str | None = None, ignore_extra_columns: bool = False,
-              fmt: str = "mp3") -> BatchReport:
+              fmt: str = "mp3", feed: str | None = None) -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
 
     ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
     even what is up to date. ``progress``: anything with ``start(total, label)``, ``advance()``
     and ``finish()``. ``engine``: force a speech engine (tests: "fake"). ``fmt``: mp3, m4a or opus.
+    ``feed``: a base URL: a podcast feed per folder (feed.py).
 
     Manifest and people problems raise :class:`SeriesError` before anything is rendered;
     render problems are collected in the report (``report.ok`` is False).
     """
     t0 = time.monotonic()
+    if feed is not None:
+        from .feed import check_base_url
+
+        feed = check_base_url(feed)
     series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
@@ -394,7 +403,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
             if (not force and job["hash"] and isinstance(entry, dict) and entry.get("hash") == job["hash"]
                     and out.is_file() and out.with_suffix(".vtt").is_file()):
                 report.skipped += 1
-                status[job["out"]] = {"duration": float(entry.get("duration") or 0.0)}
+                status[job["out"]] = entry
             else:
                 pending.append(job)
 
@@ -438,10 +447,10 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
         man = manifests[folder]
         if result.get("ok"):
             report.rendered += 1
-            status[job["out"]] = {"duration": result["duration"]}
+            status[job["out"]] = entry = {"hash": job["hash"], "duration": round(result["duration"], 3),
+                                          "title": job["title"], "chapters": result.get("chapters", [])}
             if job["hash"]:
-                man[job["name"]] = {"hash": job["hash"], "duration": round(result["duration"], 3),
-                                    "title": job["title"]}
+                man[job["name"]] = entry
         else:
             report.failed.append((job["label"], result.get("message", "failed")))
             man.pop(job["name"], None)
@@ -462,18 +471,33 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
             progress.finish()
 
     report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
+    _write_lists(series, folders, status, out_dir, report, feed)
+    report.elapsed = time.monotonic() - t0
+    return report
+
+
+def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, report: BatchReport,
+                 feed: str | None) -> None:
+    """Each folder's playlist of what is there (``status``: out path -> manifest entry), and its feed."""
+    from .feed import Episode, write_feed
+
     for folder in folders:
-        entries = []
+        entries, episodes = [], []
         for job in folder.jobs:
             st = status.get(job["out"])
             if st is not None:
-                entries.append((job["name"], st["duration"], job["title"]))
+                duration = float(st.get("duration") or 0.0)
+                entries.append((job["name"], duration, job["title"]))
                 report.outputs.append(Path(job["out"]))
+                episodes.append(Episode(Path(job["out"]), job["position"], job["title"], duration,
+                                        st.get("chapters") or [], job.get("description")))
         pl = folder.path / PLAYLIST
         _write_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
-    report.elapsed = time.monotonic() - t0
-    return report
+        if feed is not None:
+            language = next((j.get("language") for j in folder.jobs if j.get("language")), None)
+            report.feeds.append(write_feed(folder.path, out_dir, feed, series, folder.album, episodes,
+                                           _write_atomic, language))
 
 
 def _run_pool(pending: list, jobs: int, finished) -> None:

@@ -285,13 +285,16 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
 @click.option("--format", "fmt", type=click.Choice(["mp3", "m4a", "opus"]), default="mp3", show_default=True,
               help="The files' format: MP3, AAC in MP4 (.m4a) or Ogg Opus; each with tags and chapters.")
+@click.option("--feed", metavar="BASE_URL",
+              help="Also write a podcast feed.xml per output folder; BASE_URL is where the output folder is "
+                   "served, e.g. https://example.org/calm/")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
     from .batch import run_batch
 
     report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
-                       ignore_extra_columns=ignore_extra_columns, fmt=fmt)
+                       ignore_extra_columns=ignore_extra_columns, fmt=fmt, feed=feed)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:

@@ -91,6 +91,7 @@ class RenderResult:
     passes: int = 1          # mixing passes (more than one: the retry caught a prediction that was off)
     bed_shift: float = 0.0   # dB the bed was moved from the script's level, clear of the loudness gate
     bed_level: float | None = None   # the script's (author's) bed level, dBFS
+    chapters: list = field(default_factory=list)   # (title, start s, end s), as tagged
 
     def notes(self) -> str:
         """What the summary line adds: a bed level changed, more than one mixing pass."""
@@ -425,7 +426,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured + level.predicted - expected
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
-                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level)
+                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
 
 def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
