@@ -288,13 +288,27 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("--feed", metavar="BASE_URL",
               help="Also write a podcast feed.xml per output folder; BASE_URL is where the output folder is "
                    "served, e.g. https://example.org/calm/")
+@click.option("--shard", metavar="I/N",
+              help="Render only shard I of N (1-based), e.g. 3/8; auto/N takes I from JOB_COMPLETION_INDEX "
+                   "(Kubernetes, 0-based) or SLURM_ARRAY_TASK_ID. No playlists or feeds: see --finalize.")
+@click.option("--finalize", is_flag=True,
+              help="Render nothing: write the playlists (and feeds) once every shard is done; list any "
+                   "job that is missing (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
-    from .batch import run_batch
+    from .batch import parse_shard, run_batch
 
+    if shard is not None and finalize:
+        raise click.UsageError("--shard and --finalize go in separate runs: the shards, then one --finalize")
+    if shard is not None:
+        try:
+            shard = parse_shard(shard)
+        except MeditateError as e:
+            raise click.BadParameter(e.message.split(": ", 1)[-1], param_hint="--shard")
     report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
-                       ignore_extra_columns=ignore_extra_columns, fmt=fmt, feed=feed)
+                       ignore_extra_columns=ignore_extra_columns, fmt=fmt, feed=feed, shard=shard,
+                       finalize=finalize)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:
