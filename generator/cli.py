@@ -116,7 +116,7 @@ def cli():
 @cli.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (.mp3 or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
+              help="Output file (.mp3, .m4a, .m4b, .opus or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
                    "e.g. 'audio_out/{{ name }}/{{ slug }}.mp3'. Default: audio_out/<slug>.mp3")
 @click.option("--overwrite", is_flag=True,
               help="Replace an output rendered with other variable values (else that is an error).")
@@ -278,13 +278,32 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("-j", "--jobs", type=click.IntRange(0, 64), default=1, show_default=True,
               help="Render on N processes (0: one per CPU).")
 @click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
+@click.option("--format", "fmt", type=click.Choice(["mp3", "m4a", "opus"]), default="mp3", show_default=True,
+              help="The files' format: MP3, AAC in MP4 (.m4a) or Ogg Opus; each with tags and chapters.")
+@click.option("--feed", metavar="BASE_URL",
+              help="Also write a podcast feed.xml per output folder; BASE_URL is where the output folder is "
+                   "served, e.g. https://example.org/calm/")
+@click.option("--shard", metavar="I/N",
+              help="Render only shard I of N (1-based), e.g. 3/8; auto/N takes I from JOB_COMPLETION_INDEX "
+                   "(Kubernetes, 0-based) or SLURM_ARRAY_TASK_ID. No playlists or feeds: see --finalize.")
+@click.option("--finalize", is_flag=True,
+              help="Render nothing: write the playlists (and feeds) once every shard is done; list any "
+                   "job that is missing (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, ignore_extra_columns, out_dir, jobs, force, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
-    from .batch import run_batch
+    from .batch import parse_shard, run_batch
 
+    if shard is not None and finalize:
+        raise click.UsageError("--shard and --finalize go in separate runs: the shards, then one --finalize")
+    if shard is not None:
+        try:
+            shard = parse_shard(shard)
+        except MeditateError as e:
+            raise click.BadParameter(e.message.split(": ", 1)[-1], param_hint="--shard")
     report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
-                       ignore_extra_columns=ignore_extra_columns)
+                       ignore_extra_columns=ignore_extra_columns, fmt=fmt, feed=feed, shard=shard,
+                       finalize=finalize)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:

@@ -30,6 +30,8 @@ DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
 MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for MP3, by channels: LAME
                                      # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
+PEAK_MARGIN = {".mp3": MP3_PEAK_MARGIN, ".m4a": {1: 3.5, 2: 2.0}, ".m4b": {1: 3.5, 2: 2.0},
+               ".opus": {1: 2.5, 2: 2.5}}   # the same per codec (measured: see the README's formats)
 CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
 LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
@@ -91,6 +93,7 @@ class RenderResult:
     passes: int = 1          # mixing passes (more than one: the retry caught a prediction that was off)
     bed_shift: float = 0.0   # dB the bed was moved from the script's level, clear of the loudness gate
     bed_level: float | None = None   # the script's (author's) bed level, dBFS
+    chapters: list = field(default_factory=list)   # (title, start s, end s), as tagged
 
     def notes(self) -> str:
         """What the summary line adds: a bed level changed, more than one mixing pass."""
@@ -325,7 +328,7 @@ def _preview(p: Prepared, opts: RenderOptions) -> Prepared:
     return replace(p, timeline=excerpt(p.timeline, start, frames))
 
 
-OUTPUT_EXTS = (".mp3", ".wav")
+OUTPUT_EXTS = (".mp3", ".m4a", ".m4b", ".opus", ".wav")
 RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables each file was rendered with
 
 
@@ -345,7 +348,8 @@ def output_path(out, script: Script) -> Path:
         text = render_text(text, values, str(out), None)
     path = Path(text)
     if path.suffix.lower() not in OUTPUT_EXTS:
-        raise MeditateError(f"the output must end in .mp3 or .wav, not {path.suffix or '(none)'!r}; "
+        raise MeditateError(f"the output must end in {', '.join(OUTPUT_EXTS[:-1])} or {OUTPUT_EXTS[-1]}, "
+                            f"not {path.suffix or '(none)'!r}; "
                             f"e.g. -o {path.with_suffix('.mp3')}", str(path))
     return path
 
@@ -439,7 +443,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured + level.predicted - expected
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
-                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level)
+                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
 
 def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
@@ -452,9 +456,8 @@ def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
 
 def peak_ceiling(out: Path, channels: int, bitrate: int | None) -> float:
     """The limiter's ceiling (dBTP) that keeps the decoded file's true peak at TRUE_PEAK_CEILING."""
-    if out.suffix.lower() != ".mp3":
-        return TRUE_PEAK_CEILING
-    return TRUE_PEAK_CEILING - MP3_PEAK_MARGIN[channels]
+    margin = PEAK_MARGIN.get(out.suffix.lower())
+    return TRUE_PEAK_CEILING - margin[channels] if margin else TRUE_PEAK_CEILING
 
 
 @dataclass
@@ -480,11 +483,11 @@ def solve_level(p: Prepared, mixer, model: "LoudnessModel", opts: RenderOptions,
 
 def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrate: int | None):
     """How much K-weighted energy the limiter leaves of the foreground and of the bed, and how
-    much of that MP3 coding leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
+    much of that coding (MP3, AAC, Opus) leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
     from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
     the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
     on quiet noise)."""
-    from .encode import round_trip
+    from .encode import CODED, round_trip
     from .loudness import LoudnessMeter
     from .master import Master
 
@@ -500,8 +503,8 @@ def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrat
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, peak_ceiling(out, mixer.channels, bitrate))
     limited = np.concatenate([master.process(pcm), master.flush()])
     versions = [pcm, limited]
-    if out.suffix.lower() == ".mp3":
-        versions.append(round_trip(limited, SAMPLE_RATE, bitrate))
+    if out.suffix.lower() in CODED:
+        versions.append(round_trip(limited, SAMPLE_RATE, bitrate, out.suffix.lower()))
     energies = []
     for x in versions:
         m = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
@@ -593,7 +596,7 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
         return check.integrated_lufs()
 
     # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
-    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate,
+    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate, chapters=_chapters(p),
                  finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
         measured = run_yielding(lambda: mix_into(enc))
         if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
@@ -764,13 +767,16 @@ def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | No
     return prof, samples.shape[0] / SAMPLE_RATE
 
 
+def _chapters(p: Prepared) -> list:
+    return [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
+
+
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
-    if out.suffix.lower() != ".mp3":
+    if out.suffix.lower() == ".wav":
         return
     from .tags import write_tags
 
     checkpoint("tag")
     s = p.script.settings
-    chapters = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
-               comment=s.description, chapters=chapters, fmt="mp3")
+               comment=s.description, chapters=_chapters(p), fmt=out.suffix.lower()[1:])

@@ -694,14 +694,17 @@ def fill_front_matter(src: Source, settings: Settings, values: dict) -> None:
             setattr(settings, key, render_text(text, values, str(src.path), src.meta_lines.get(key)))
 
 
-def rendered_title(path: Path | str, variables: dict) -> str | None:
-    """The script's title filled in with ``variables`` (lenient, as a batch passes them); None
-    when the script or its variables are not right (its render reports why)."""
+def rendered_title(path: Path | str, variables: dict, key: str = "title") -> str | None:
+    """The script's title (or another of TEMPLATED_KEYS) filled in with ``variables`` (lenient, as
+    a batch passes them); None when unset, or when the script or its variables are not right (its
+    render reports why)."""
     try:
         src = read_source(path)
         settings = parse_settings(src)
+        if not getattr(settings, key):
+            return None
         values = resolve_variables(src, settings, dict(variables), strict=False)
-        return render_text(settings.title, values, str(src.path), src.meta_lines.get("title"))
+        return render_text(getattr(settings, key), values, str(src.path), src.meta_lines.get(key))
     except ScriptError:
         return None
 

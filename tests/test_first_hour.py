@@ -311,7 +311,8 @@ def test_yaml_hints_and_utf16(tmp_path, name, data, words):
 
 def test_output_without_an_extension_names_the_extensions(write_script, tmp_path):
     r = invoke("render", write_script("Hi.\n"), "-o", tmp_path / "name")
-    assert error_line(r) == (f"Error: {tmp_path / 'name'}: the output must end in .mp3 or .wav, not '(none)'; "
+    assert error_line(r) == (f"Error: {tmp_path / 'name'}: the output must end in .mp3, .m4a, .m4b, .opus or .wav, "
+                             f"not '(none)'; "
                              f"e.g. -o {tmp_path / 'name.mp3'}")
 
 
