@@ -111,8 +111,9 @@ def render_body(body: str, values: dict, path: str, first_line: int) -> list[tup
         raise
     except Exception as e:  # filters applied to wrong types, etc.
         raise TemplateError(f"template failed: {type(e).__name__}: {e}", path, _line_of_error(first_line))
-    if len(text) > MAX_OUTPUT_CHARS:
-        raise TemplateError(f"template output is {len(text)} characters, over the {MAX_OUTPUT_CHARS} limit", path)
+    shown = len(text) - sum(m.end() - m.start() for m in _MARK_RE.finditer(text))   # less the line marks
+    if shown > MAX_OUTPUT_CHARS:
+        raise TemplateError(f"template output is {shown} characters, over the {MAX_OUTPUT_CHARS} limit", path)
     result: list[tuple[int, str]] = []
     current = first_line
     for raw in text.split("\n"):
