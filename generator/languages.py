@@ -101,13 +101,24 @@ def espeak_languages() -> dict[str, str]:
     return dict(sorted({**also, **files}.items()))
 
 
-def check_language(language: str) -> str | None:
-    """None when espeak-ng speaks ``language`` (or its languages cannot be read here), else
-    what is wrong: the close matches and every language espeak-ng has."""
+def espeak_code(language: str) -> str:
+    """The espeak-ng language for ``language``: itself when espeak-ng has it, else its base
+    (``es_ES`` -> ``es``, as Piper voices name it)."""
     known = espeak_languages()
-    if not known or normalize(language) in known:
+    code = normalize(language)
+    return code if code in known or base(code) not in known else base(code)
+
+
+def check_language(language: str) -> str | None:
+    """None when espeak-ng speaks ``language`` or its base language (or its languages cannot be
+    read here), else what is wrong: the close matches and every language espeak-ng has."""
+    known = espeak_languages()
+    if not known or espeak_code(language) in known:
         return None
-    close = difflib.get_close_matches(normalize(language), list(known), n=3, cutoff=0.5)
+    want = normalize(language)
+    named = [c for c, n in known.items() if n.lower() == want or n.lower().startswith(want + " (")]   # "german"
+    prefix = [c for c in known if "-" not in c and want.startswith(c)]                            # "deu" -> de
+    close = list(dict.fromkeys(named + prefix + difflib.get_close_matches(want, list(known), n=3, cutoff=0.5)))[:3]
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     return (f"language {language!r} is not one espeak-ng speaks; {hint}"
             f"espeak-ng has: {', '.join(known)}")

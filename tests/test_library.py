@@ -12,16 +12,27 @@ from click.testing import CliRunner
 from generator.cli import cli
 from generator.durations import parse_duration
 from generator.render import RenderOptions, prepare
+from generator.script import load_script
+from generator.series import load_series
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = sorted((REPO / "scripts").glob("*.md"))
+LANGUAGES = {"en": REPO / "scripts", "es": REPO / "scripts" / "es", "de": REPO / "scripts" / "de"}
+BY_LANGUAGE = {lang: sorted(folder.glob("*.md")) for lang, folder in LANGUAGES.items()}
+SCRIPTS = [p for paths in BY_LANGUAGE.values() for p in paths]
 SERIES = sorted((REPO / "scripts" / "series").glob("*.yaml"))
 HAS_PIPER = importlib.util.find_spec("piper") is not None
 
 
 def test_there_is_a_real_library():
-    assert len(SCRIPTS) >= 8
-    assert SERIES
+    assert len(BY_LANGUAGE["en"]) >= 8
+    assert len(BY_LANGUAGE["es"]) >= 4 and len(BY_LANGUAGE["de"]) >= 4
+    for lang in ("es", "de"):
+        for path in BY_LANGUAGE[lang]:
+            assert load_script(path).settings.language == lang, path
+    # a series per language, every practice of it in that language
+    languages = [{load_script(p.script).settings.language or "en" for p in load_series(s).practices}
+                 for s in SERIES]
+    assert sorted(next(iter(ls)) for ls in languages if len(ls) == 1) == ["de", "en", "es"]
 
 
 def test_check_passes_on_every_script_and_series():
@@ -38,8 +49,9 @@ def test_each_practice_renders_to_its_stated_length(path, tmp_path):
     assert low <= stated <= high
     lo, hi = p.timeline.reachable
     assert lo < stated < hi
-    # the listener is addressed by name, with a default
-    assert p.script.settings.variables.get("name")
+    # the listener may be addressed by name (English: "friend"; Spanish and German: none by default,
+    # so that no gendered word is said to a listener whose name is not given)
+    assert "name" in p.script.settings.variables
     out = tmp_path / f"{path.stem}.wav"
     r = CliRunner().invoke(cli, ["render", str(path), "-o", str(out), "-q", "--var", "name=Robin"])
     assert r.exit_code == 0, r.output
@@ -52,12 +64,12 @@ def test_each_practice_renders_to_its_stated_length(path, tmp_path):
 @pytest.mark.parametrize("series", SERIES, ids=lambda p: p.stem)
 def test_series_days_fit(series):
     data = yaml.safe_load(series.read_text(encoding="utf-8"))
-    assert len(data["practices"]) == 7
-    for day in data["practices"]:
-        script = REPO / "scripts" / f"{day['script']}.md"
-        assert script.exists(), day
+    practices = load_series(series).practices
+    assert len(practices) == len(data["practices"]) >= 4
+    for day, practice in zip(data["practices"], practices):
+        assert practice.script.exists(), day
         opts = RenderOptions(length=parse_duration(day["length"]), voice=day.get("voice", data.get("voice")))
-        tl = prepare(script, opts).timeline
+        tl = prepare(practice.script, opts).timeline
         assert abs(tl.duration - opts.length) <= 0.5
 
 
