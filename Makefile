@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   ?= scripts/soothing-rhythm-breath.md
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench intelligibility
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_corpus.py
+
+# word error rate per voice profile (bench/RESULTS.md and the README); pocketsphinx is bench-only
+intelligibility: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test,neural,bench]'
+	$(BIN)/python bench/intelligibility.py --readme README.md
 
 clean:
 	rm -rf $(VENV) audio_out .pytest_cache

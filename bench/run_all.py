@@ -440,6 +440,9 @@ def write_markdown(path: Path, rows, goals, mach, info, args) -> None:
             "short-lived forks can escape both, so cold-render CPU is a lower bound.",
             "(a) ffmpeg alone encodes the render's own output, decoded to s16le and piped into "
             "`ffmpeg -f s16le -ar 44100 -ac 2 -i pipe:0 -c:a libmp3lame` with the renderer's LAME settings (VBR -V4 for stereo).", ""]
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if "<!-- intelligibility:begin -->" in old:     # bench/intelligibility.py's section is kept
+        out += [old[old.index("<!-- intelligibility:begin -->"):].rstrip("\n"), ""]
     path.write_text("\n".join(out), encoding="utf-8")
 
 

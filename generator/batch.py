@@ -20,13 +20,14 @@ import re
 import signal
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .durations import format_duration
 from .errors import MeditateError, SeriesError
+from .interrupt import SIGNALS
 from .lexicon import LEXICON_FILE, person_pronunciations
 from .script import rendered_title
 from .series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
@@ -289,10 +290,16 @@ def _one_line(text: str) -> str:
 
 # ---------------------------------------------------------------- running
 _interrupted = False      # set in a worker by its first SIGINT: it takes no further job
+_in_job = False           # a worker is rendering (else it holds nothing to clean up)
 
 
 def _on_sigint(signum, frame) -> None:
+    """A worker's SIGINT, SIGTERM or SIGHUP: a render in progress is interrupted and cleans up;
+    an idle worker ends at once (raising there, inside the pool's queue, could leave the
+    queue's lock held and the other workers waiting on it for ever)."""
     global _interrupted
+    if not _in_job:
+        os._exit(128 + signum)
     if not _interrupted:       # only once: a second ^C must not break the clean-up of the first
         _interrupted = True
         raise KeyboardInterrupt
@@ -300,6 +307,15 @@ def _on_sigint(signum, frame) -> None:
 
 def _run_job(job: dict) -> dict:
     """Render one job; never raises for a render problem (the batch goes on)."""
+    global _in_job
+    _in_job = True
+    try:
+        return _render_job(job)
+    finally:
+        _in_job = False
+
+
+def _render_job(job: dict) -> dict:
     from .render import RenderOptions, render
 
     if _interrupted:
@@ -323,30 +339,31 @@ def _worker_init(env: dict, cwd: str) -> None:
     os.environ.update(env)
     os.chdir(cwd)
     util.Finalize(None, close_all, exitpriority=10)   # engine helper processes end with the worker
-    if os.name == "posix":
-        signal.signal(signal.SIGINT, _on_sigint)
+    if os.name == "posix":       # SIGTERM or SIGHUP sent to the whole group: clean up like Ctrl-C
+        for s in (signal.SIGINT, *SIGNALS):
+            signal.signal(s, _on_sigint)
 
 
-def _load(series_path, people_csv):
+def _load(series_path, people_csv, ignore_extra_columns: bool):
     series = load_series(series_path)
     people = None
     if people_csv is not None:
         people = read_people(people_csv)
-        check_people(series, people, people_csv)
+        check_people(series, people, people_csv, ignore_extra_columns)
     return series, people
 
 
 def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None = None,
-                progress=None) -> tuple[Series, list[JobPlan]]:
+                progress=None, ignore_extra_columns: bool = False) -> tuple[Series, list[JobPlan]]:
     """Every job of a batch checked and fitted, as ``meditate plan SERIES`` shows it (no audio)."""
-    series, people = _load(series_path, people_csv)
+    series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     jobs = [j for f in plan(series, people, out_dir, engine, people_csv) for j in f.jobs]
     return series, check_jobs(series, jobs, people_csv, progress)
 
 
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
-              progress=None, engine: str | None = None) -> BatchReport:
+              progress=None, engine: str | None = None, ignore_extra_columns: bool = False) -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
 
     ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
@@ -357,7 +374,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     render problems are collected in the report (``report.ok`` is False).
     """
     t0 = time.monotonic()
-    series, people = _load(series_path, people_csv)
+    series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
@@ -468,25 +485,57 @@ def _run_pool(pending: list, jobs: int, finished) -> None:
     futures: dict = {}
     try:
         futures = {ex.submit(_run_job, job): job for job in queue}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                result = fut.result()
-            except Exception as e:     # the worker died (killed, out of memory…): that job fails, others go on
-                result = {"ok": False, "message": f"{job['script']}: the render process stopped "
-                                                  f"({type(e).__name__}: {e}); try again with -j 1"}
-            finished(job, result)
+        waiting = set(futures)
+        while waiting:
+            # (a bounded wait: a termination signal is handled at once, not when a job ends)
+            done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as e:     # the worker died (killed, out of memory…): that job fails, others go on
+                    result = {"ok": False, "message": f"{job['script']}: the render process stopped "
+                                                      f"({type(e).__name__}: {e}); try again with -j 1"}
+                finished(job, result)
     except BaseException:
         # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
         # (their encoders remove the partial files) and no worker starts another job
         for fut in futures:
             fut.cancel()
         if os.name == "posix":
-            for proc in list((getattr(ex, "_processes", None) or {}).values()):
-                try:
-                    os.kill(proc.pid, signal.SIGINT)
-                except (OSError, AttributeError):
-                    pass
+            _stop_workers(list((getattr(ex, "_processes", None) or {}).values()))
         ex.shutdown(wait=True, cancel_futures=True)
         raise
     ex.shutdown(wait=True)
+
+
+def _stop_workers(procs: list, patience: float = 10.0) -> None:
+    """SIGINT to every worker until it has ended: a rendering one cleans up (once) and goes idle,
+    an idle one ends at once (see _on_sigint); after ``patience`` seconds, SIGKILL. Waiting for
+    the pool's own shutdown is not enough: once the batch's process is gone, a worker blocked
+    on the job queue would wait for ever. Workers are told apart by pid: they are the
+    forkserver's children, and a SIGTERM to the whole group ends the forkserver too, after which
+    multiprocessing reports them all ended."""
+    pids = [p.pid for p in procs if p.pid]
+    deadline = time.monotonic() + patience
+    while True:
+        alive = [pid for pid in pids if _running(pid)]
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL if time.monotonic() > deadline else signal.SIGINT)
+            except OSError:
+                pass
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:        # a zombie has ended (Linux says so in /proc; elsewhere it counts until SIGKILL)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -17,9 +17,24 @@ import click
 from . import __version__
 from .durations import format_clock, format_duration, parse_duration
 from .errors import MeditateError
+from .script import BELLS, BREATH_CUES
 
 
-class _Group(click.Group):
+class _HelpGroup(click.Group):
+    """Lists its commands with their whole first sentence (click cuts them at 45 characters)."""
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class _Group(_HelpGroup):
     """Turns every domain error into one ``Error: PATH:LINE: …`` line and exit status 1."""
 
     def invoke(self, ctx):
@@ -34,9 +49,14 @@ class _Group(click.Group):
         except OSError as e:      # the disk or the system said no: a full disk, a read-only folder…
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted; no output was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
+            from .interrupt import describe, exit_status
+
+            try:
+                click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
+            except OSError:           # SIGHUP: the terminal may be gone
+                pass
+            sys.exit(exit_status(e))
         finally:
             from .engines import close_all
 
@@ -81,6 +101,8 @@ var_option = click.option("--var", "variables", multiple=True, metavar="KEY=VALU
 strict_voice_option = click.option(
     "--strict-voice", is_flag=True,
     help="Fail instead of falling back to espeak when the natural (Piper) voice is not installed.")
+ignore_extra_option = click.option("--ignore-extra-columns", is_flag=True,
+                                   help="Skip --people columns no script declares (an email, a phone…).")
 length_option = click.option("--length", callback=_duration, metavar="DUR",
                              help="Target length, e.g. 10m or 12m30s: flexible pauses and cycles are fitted to it.")
 
@@ -94,13 +116,19 @@ def cli():
 @cli.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (.mp3 or .wav). Default: audio_out/<slug>.mp3")
+              help="Output file (.mp3 or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
+                   "e.g. 'audio_out/{{ name }}/{{ slug }}.mp3'. Default: audio_out/<slug>.mp3")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an output rendered with other variable values (else that is an error).")
 @var_option
 @length_option
 @click.option("--voice", help="Voice profile to use instead of the script's.")
 @click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
 @click.option("--ambience-level", type=click.FloatRange(-80, 0), metavar="DBFS",
               help="Bed level in dBFS where nothing is spoken (default: the script's, else -34).")
+@click.option("--bell", type=click.Choice(BELLS), help="The sound of [bell] instead of the script's.")
+@click.option("--breath-cues", type=click.Choice(BREATH_CUES),
+              help="What plays during [breathe …] instead of the script's choice.")
 @click.option("--loudness", type=click.FloatRange(-40, -5), default=-16.0, show_default=True,
               help="Integrated loudness target in LUFS.")
 @click.option("--bitrate", type=click.IntRange(32, 320), help="Constant MP3 bitrate in kbit/s (default: LAME VBR, about 80 kbit/s mono, 150 stereo).")
@@ -109,8 +137,8 @@ def cli():
 @click.option("--draft", is_flag=True,
               help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, variables, length, voice, ambience, ambience_level, loudness, bitrate, no_cache,
-           strict_voice, draft, quiet):
+def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, bell, breath_cues, loudness,
+           bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -118,13 +146,15 @@ def render(script, out, variables, length, voice, ambience, ambience_level, loud
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
-                         ambience_level=ambience_level, loudness=loudness, bitrate=bitrate,
-                         use_cache=not no_cache, strict_voice=strict_voice, draft=draft)
+                         ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
+                         bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
+                         keep_other_renders=not overwrite)
     res = do_render(script, out, opts, _progress(quiet))
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
-                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache)")
+                   f"(transcript: {res.vtt}; {res.synthesized} clips spoken, {res.reused} from cache"
+                   f"{res.notes()})")
 
 
 @cli.command()
@@ -172,18 +202,19 @@ def check(scripts, variables):
 @click.option("--voice", help="Voice profile to use instead of the script's.")
 @click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
               help="With a series: the CSV of listeners, one plan per row.")
+@ignore_extra_option
 @strict_voice_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, people, strict_voice, quiet):
+def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, prepare
+    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
     from .series import is_series_file
 
     if is_series_file(script):
         if variables or length is not None or voice:
             raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
                                    "manifest (and --people per listener)")
-        _plan_series(script, people, quiet)
+        _plan_series(script, people, ignore_extra_columns, quiet)
         return
     if people is not None:
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
@@ -206,16 +237,19 @@ def plan(script, variables, length, voice, people, strict_voice, quiet):
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
+    shift = planned_bed_shift(p, opts, default_output(script))
+    if shift:
+        click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
     click.echo(f"total {format_duration(tl.duration)} ({tl.duration:.3f} s); reachable "
                f"{format_duration(lo)} to {format_duration(hi)}; ~ = flexible, fitted"
                + (f" to {format_duration(tl.target)}" if tl.target else " to the middle of its range"))
 
 
-def _plan_series(path: Path, people, quiet: bool) -> None:
+def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) -> None:
     from .batch import plan_series
 
-    series, plans = plan_series(path, people, progress=_progress(quiet))
+    series, plans = plan_series(path, people, progress=_progress(quiet), ignore_extra_columns=ignore_extra_columns)
     click.echo(f"{series.display_title}  ({path}; {len(plans)} file{'s' if len(plans) != 1 else ''})")
     for c in plans:
         job, opts = c.job, c.job["options"]
@@ -244,17 +278,19 @@ def _plan_series(path: Path, people, quiet: bool) -> None:
 @click.argument("series", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--people", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV with a header row of variable names: render the series once per row.")
+@ignore_extra_option
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder. Default: audio_out/<series-slug>/")
 @click.option("-j", "--jobs", type=click.IntRange(0, 64), default=1, show_default=True,
               help="Render on N processes (0: one per CPU).")
 @click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, out_dir, jobs, force, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
     from .batch import run_batch
 
-    report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet))
+    report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
+                       ignore_extra_columns=ignore_extra_columns)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:
@@ -340,9 +376,19 @@ def say(text, voice, out, strict_voice):
     click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
 
 
-@cli.group()
+@cli.group(cls=_HelpGroup)
 def cache():
     """The speech cache ($XDG_CACHE_HOME/meditate)."""
+
+
+@cache.command("info")
+def cache_info():
+    """Where the cache is and how much room it takes."""
+    from .speech import cache_dir, cache_usage
+
+    click.echo(f"cache: {cache_dir()}")
+    for what, (n, size) in cache_usage().items():
+        click.echo(f"  {what + ':':<19} {size / 1e6:8.1f} MB  ({n} file{'s' if n != 1 else ''})")
 
 
 @cache.command("clear")
@@ -355,6 +401,9 @@ def cache_clear():
 
 
 def main():
+    from .interrupt import install
+
+    install()       # SIGTERM and SIGHUP end a run like Ctrl-C
     cli(prog_name="meditate")
 
 

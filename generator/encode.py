@@ -36,6 +36,7 @@ from .audio import SAMPLE_RATE, Audio, to_int16
 from .files import default_mode
 from .errors import AudioError
 from .ffmpeg import ffmpeg_exe
+from .interrupt import checkpoint
 
 SUPPORTED = (".mp3", ".wav")
 VBR_QUALITY = {1: 5, 2: 4}    # LAME -V: about 70-90 kbit/s mono speech, 130-170 stereo with a bed
@@ -217,6 +218,7 @@ class Encoder:
                     self._proc.stdin.close()
                 except (BrokenPipeError, OSError):
                     pass
+                checkpoint("encode")
                 rc = self._proc.wait()
                 if not fed and rc == 0:
                     raise AudioError("could not write to ffmpeg", path=self.out_path)
@@ -334,3 +336,14 @@ def decode(path, rate: int = SAMPLE_RATE, channels: int | None = None) -> Audio:
     data = data[: (data.size // ch) * ch]
     samples = data.copy() if ch == 1 else data.reshape(-1, ch).copy()
     return Audio(samples.astype(np.float32, copy=False), rate)
+
+
+def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int | None = None) -> np.ndarray:
+    """``samples`` (float32, mono 1-D or ``(n, 2)``) through LAME with the settings :class:`Encoder`
+    uses and back: what a listener's decoder returns (same length; int16 rounding included)."""
+    with tempfile.TemporaryDirectory(prefix="meditate-trip-") as tmp:
+        path = os.path.join(tmp, "excerpt.mp3")
+        channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[1])
+        with Encoder(path, rate, channels, bitrate_kbps) as enc:
+            enc.write(samples)
+        return decode(path, rate, channels).samples

@@ -51,8 +51,8 @@ class SeriesError(MeditateError):
 
 
 def did_you_mean(word, candidates) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``candidates`` (difflib), else ``""``."""
+    """``" (did you mean 'x'?)"`` for the closest of ``candidates`` (difflib), else ``""``."""
     import difflib
 
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -37,10 +37,3 @@ def ffmpeg_exe() -> str:
             return found
         raise AudioError(f"no ffmpeg found ({e}); install the 'imageio-ffmpeg' package or a system ffmpeg")
 
-
-def configure_pydub() -> None:
-    """Point pydub at our ffmpeg so it never warns or shells out to a missing binary."""
-    from pydub import AudioSegment
-
-    AudioSegment.converter = ffmpeg_exe()
-    AudioSegment.ffmpeg = ffmpeg_exe()

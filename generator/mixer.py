@@ -216,10 +216,12 @@ class Mixer:
         for a, b, fg in self._foreground_chunks(size):
             yield self._edge_faded(fg, a, b)
 
-    def chunks(self, size: int = CHUNK, fg_gain: float = 1.0) -> Iterator[np.ndarray]:
-        """The full mix: the foreground times ``fg_gain`` plus the bed at its own level."""
+    def chunks(self, size: int = CHUNK, fg_gain: float = 1.0, start: int = 0,
+               stop: int | None = None) -> Iterator[np.ndarray]:
+        """The full mix (of samples [start, stop): an excerpt): the foreground times ``fg_gain`` plus
+        the bed at its own level."""
         g = np.float32(fg_gain)
-        for a, b, fg in self._foreground_chunks(size):
+        for a, b, fg in self._foreground_chunks(size, start, stop):
             if fg_gain != 1.0:
                 fg *= g
             if self.bed is None:
@@ -240,12 +242,16 @@ class Mixer:
             return x
         return x * (edge[:, None] if x.ndim == 2 else edge).astype(np.float32)
 
-    def _foreground_chunks(self, size: int):
-        frames = self.timeline.frames
+    def _foreground_chunks(self, size: int, start: int = 0, stop: int | None = None):
+        frames = self.timeline.frames if stop is None else min(stop, self.timeline.frames)
         self._glide_phase = {}
         events, idx = self.events, 0
+        while start and idx < len(events) and events[idx].start < start:
+            if events[idx].end > start:
+                break
+            idx += 1
         active: list[tuple[Event, np.ndarray]] = []
-        for a in range(0, frames, size):
+        for a in range(start, frames, size):
             b = min(a + size, frames)
             fg = np.zeros(b - a, dtype=np.float32)
             while idx < len(events) and events[idx].start < b:

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
-from .errors import ProfileError
+from .errors import ProfileError, did_you_mean
 
 
 
@@ -83,7 +83,7 @@ def load_profile(name: str, extra: Path | None = None) -> VoiceProfile:
     profiles = available_profiles(extra)
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
-        raise ProfileError(f"unknown voice profile {name!r}; available: {known}")
+        raise ProfileError(f"unknown voice profile {name!r}{did_you_mean(name, profiles)}; available: {known}")
     return read_profile(profiles[name])
 
 

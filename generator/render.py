@@ -15,6 +15,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
 from .files import write_text_atomic
+from .interrupt import checkpoint
 from .lexicon import Lexicon, folder_lexicon, parse_entries
 from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
@@ -27,13 +28,21 @@ from .yielding import in_background, run_yielding
 
 DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
-MP3_PEAK_MARGIN = 1.0     # MP3 encoding can raise true peaks by up to ~0.8 dB: limit lower
+MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for MP3, by channels: LAME
+                                     # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
 CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
-LOUDNESS_TOLERANCE = 0.5    # LU: a render further than this from the target is mixed again
-MAX_PASSES = 3              # encoding passes at most (the last one is kept whatever it measures)
+LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
+MAX_PASSES = 2              # encoding passes at most (the last one is kept whatever it measures)
 BED_PROBE = 60 * SAMPLE_RATE    # a minute of the bed: long enough to average the ocean's swells
 BED_PROBE_WHOLE = 270 * SAMPLE_RATE   # up to 4.5 min the whole bed is measured, in step with the voice
+GATE_MARGIN = 1.0           # LU: the bed is kept at least this far from the relative gate ...
+GATE_SWING = 0.2            # LU: ... when blocks that near it could move the integrated loudness by more
+BED_STEP = 0.5              # dB: the bed is moved in steps of this
+MAX_BED_SHIFT = 20.0        # dB: at most this far down ...
+MAX_BED_RAISE = 6.0         # dB: ... or this far up
+MAX_VOICE_PUSH = 1.0        # dB the voice may be raised over its own level at the target to count a bed in
+EXCERPT = 20 * SAMPLE_RATE  # samples of the mix sent through the MP3 encoder to measure what coding does
 SAY_PAD = 0.25              # seconds of silence before and after ``meditate say``'s phrase
 
 
@@ -56,6 +65,8 @@ class RenderOptions:
     pronounce: dict = field(default_factory=dict)   # word -> respelling, over every lexicon (a people file's)
     strict_voice: bool = False       # a profile whose engine is unavailable is an error, not a fallback
     draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
+    keep_other_renders: bool = False  # refuse to replace an output rendered with other variables
+    author: str | None = None        # the artist tag instead of the script's (a series' author:)
 
 
 @dataclass
@@ -71,10 +82,27 @@ class RenderResult:
     out: Path
     vtt: Path
     duration: float
-    loudness: float          # integrated loudness of the finished mix, measured
+    loudness: float          # integrated loudness of the file: the mix's, measured, and its coding's, modelled
     synthesized: int
     reused: int
     warnings: list = field(default_factory=list)   # the script's warnings (ScriptErrors), for the CLI
+    passes: int = 1          # mixing passes (more than one: the retry caught a prediction that was off)
+    bed_shift: float = 0.0   # dB the bed was moved from the script's level, clear of the loudness gate
+    bed_level: float | None = None   # the script's (author's) bed level, dBFS
+
+    def notes(self) -> str:
+        """What the summary line adds: a bed level changed, more than one mixing pass."""
+        out = ""
+        if self.bed_shift:
+            out += "; " + bed_note(self.bed_level, self.bed_shift)
+        if self.passes > 1:
+            out += f"; {self.passes} mixing passes"
+        return out
+
+
+def bed_note(level: float, shift: float) -> str:
+    return (f"ambience_level {level:g} dBFS set to {level + shift:g} ({shift:+g} dB) to keep the bed "
+            f"clear of the loudness gate")
 
 
 def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None = None,
@@ -202,7 +230,7 @@ def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
 def load(path, opts: RenderOptions) -> Script:
     overrides = {"voice": opts.voice, "ambience": "none" if opts.draft else opts.ambience,
                  "ambience_level": opts.ambience_level,
-                 "breath_cues": opts.breath_cues, "bell": opts.bell}
+                 "breath_cues": opts.breath_cues, "bell": opts.bell, "author": opts.author}
     script = load_script(path, opts.variables, strict_variables=opts.strict_variables, overrides=overrides)
     if opts.length is not None:
         script.settings.length = opts.length
@@ -241,6 +269,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
                     e.path, e.line = str(script.path), it.line
                 raise
             progress.advance()
+            checkpoint("speak")
         cue_clips = {}
         for prof, phase, word in cue_words:
             cue_clips[(prof.name, phase)] = store.clip(lexicon.spoken(cue_phrase(word), store.effective(prof).engine),
@@ -282,13 +311,78 @@ def default_output(script_path, draft: bool = False) -> Path:
     return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
 
 
+OUTPUT_EXTS = (".mp3", ".wav")
+RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables each file was rendered with
+
+
+def output_path(out, script: Script) -> Path:
+    """``out`` with its template filled in: the script's variables, ``slug`` and ``title``, each made
+    safe as one path component (``-o "audio_out/{{ name }}/{{ slug }}.mp3"``)."""
+    from .template import render_text
+
+    text = str(out)
+    if "{" in text:
+        def part(v) -> str:
+            v = " ".join(str(v).replace("/", "-").replace("\\", "-").split())
+            return v if v.strip(".") else "-"
+
+        values = {k: part(v) for k, v in script.values.items()}
+        values.update(slug=script.slug, title=part(script.title))
+        text = render_text(text, values, str(out), None)
+    path = Path(text)
+    if path.suffix.lower() not in OUTPUT_EXTS:
+        raise MeditateError(f"the output must end in .mp3 or .wav, not {path.suffix or '(none)'!r}; "
+                            f"e.g. -o {path.with_suffix('.mp3')}", str(path))
+    return path
+
+
+def _rendered_with(out: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads((out.parent / RENDERS_FILE).read_text(encoding="utf-8"))
+        entry = data.get(out.name) if isinstance(data, dict) else None
+        return entry if isinstance(entry, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _check_not_another_render(out: Path, script: Script) -> None:
+    """A file rendered for other variables (another client) is not replaced silently."""
+    before = _rendered_with(out) if out.exists() else None
+    now = {k: str(v) for k, v in script.values.items()}
+    if before is not None and before != now:
+        def show(d):
+            return ", ".join(f"{k}={v}" for k, v in sorted(d.items())) or "no variables"
+
+        raise MeditateError(f"already holds the render for {show(before)}, not {show(now)}; keep both with "
+                            f"-o 'audio_out/{{{{ name }}}}/{{{{ slug }}}}.mp3' (a templated output), or "
+                            f"replace it with --overwrite", str(out))
+
+
+def _record_render(out: Path, script: Script) -> None:
+    import json
+
+    path = out.parent / RENDERS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data[out.name] = {k: str(v) for k, v in script.values.items()}
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def render(path, out: Path | None, opts: RenderOptions, progress: Progress | None = None,
            store: SpeechStore | None = None) -> RenderResult:
+    """Render ``path`` to ``out`` (a path, possibly templated; default ``audio_out/<slug>.mp3``)."""
     progress = progress or Progress(enabled=False)
-    out = Path(out) if out else default_output(path, opts.draft)
-    if out.suffix.lower() not in (".mp3", ".wav"):
-        raise MeditateError(f"output must end in .mp3 or .wav, not {out.suffix or '(none)'!r}", str(out))
+    if out and "{" not in str(out):
+        output_path(out, None)       # a wrong extension is said before any speech is synthesized
     p = prepare(path, opts, progress, store)
+    out = output_path(out or default_output(path, opts.draft), p.script)
+    if opts.keep_other_renders:
+        _check_not_another_render(out, p.script)
     mixer = make_mixer(p, make_bed(p))
     n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")
@@ -298,31 +392,128 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     probe = _probe_in_background(p, mixer)
     model = analyse(p, mixer, progress, probe=probe)
     probe()                 # (the thread is done with the mixer's bed before the mixing pass uses it)
-    gain = model.solve(opts.loudness)
+    level = solve_level(p, mixer, model, opts, out)
 
     # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
-    # a pass that misses the target by more than LOUDNESS_TOLERANCE is thrown away and done again
-    # with the gain the measured result implies (rare: a bed whose level sits right at the gate)
+    # a pass whose PCM misses the model's prediction by more than LOUDNESS_TOLERANCE is thrown away
+    # and done again with the gain the measured result implies (a safety net: rare)
     out.parent.mkdir(parents=True, exist_ok=True)
     vtt_path = out.with_suffix(".vtt")
-    ceiling = TRUE_PEAK_CEILING - (MP3_PEAK_MARGIN if out.suffix.lower() == ".mp3" else 0.0)
+    gain, expected = level.gain, model.loudness(level.gain, level.shift, coded=False)
+    passes = 0
     try:
         tried: list[tuple[float, float]] = []          # (gain dB, measured LUFS) of thrown-away passes
         for attempt in range(MAX_PASSES):
+            passes += 1
             try:
-                measured = _encode(p, mixer, out, opts, gain, ceiling, progress,
-                                   retry_if_off=opts.loudness if attempt < MAX_PASSES - 1 else None)
+                measured = _encode(p, mixer, out, opts, gain, peak_ceiling(out, mixer.channels, opts.bitrate),
+                                   progress, retry_if_off=expected if attempt < MAX_PASSES - 1 else None)
                 break
             except _OffTarget as off:
                 tried.append((20 * np.log10(gain), off.measured))
-                gain = _next_gain(tried, opts.loudness)
+                gain = _next_gain(tried, expected)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title, p.script.settings.language))
+        if p.script.values:
+            _record_render(out, p.script)
     finally:
         progress.finish()
-    return RenderResult(out, vtt_path, p.timeline.duration, measured, p.store.synthesized, p.store.reused,
-                        p.script.warnings)
+    # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
+    decoded = measured + level.predicted - expected
+    return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
+                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level)
+
+
+def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
+    """The dB the bed will be moved from the script's level when rendered to ``out`` (0: not)."""
+    mixer = make_mixer(p, make_bed(p))
+    if mixer.bed is None:
+        return 0.0
+    return solve_level(p, mixer, analyse(p, mixer), opts, out).shift
+
+
+def peak_ceiling(out: Path, channels: int, bitrate: int | None) -> float:
+    """The limiter's ceiling (dBTP) that keeps the decoded file's true peak at TRUE_PEAK_CEILING."""
+    if out.suffix.lower() != ".mp3":
+        return TRUE_PEAK_CEILING
+    return TRUE_PEAK_CEILING - MP3_PEAK_MARGIN[channels]
+
+
+@dataclass
+class Level:
+    gain: float             # the foreground's gain
+    shift: float            # dB the bed was moved from the author's level (0: not)
+    predicted: float        # the decoded file's integrated loudness, as modelled
+
+
+def solve_level(p: Prepared, mixer, model: "LoudnessModel", opts: RenderOptions, out: Path) -> Level:
+    """The foreground gain for the target, with the bed moved clear of the relative gate if it sits
+    on it, and what MP3 coding does to each stem's loudness measured on an excerpt of the mix;
+    sets the mixer's bed level to match."""
+    base = mixer.bed_gain
+    gain, shift = model.condition(opts.loudness)
+    if model.fg.size:
+        mixer.bed_gain = base * 10 ** (shift / 20)
+        model.limiting, model.coding = excerpt_ratios(mixer, model, gain, out, opts.bitrate)
+        gain, shift = model.condition(opts.loudness)
+    mixer.bed_gain = base * 10 ** (shift / 20)
+    return Level(gain, shift, model.loudness(gain, shift))
+
+
+def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrate: int | None):
+    """How much K-weighted energy the limiter leaves of the foreground and of the bed, and how
+    much of that MP3 coding leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
+    from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
+    the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
+    on quiet noise)."""
+    from .encode import round_trip
+    from .loudness import LoudnessMeter
+    from .master import Master
+
+    frames = mixer.timeline.frames
+    speech = [s for s, _ in mixer.speech_spans] or [e.start for e in mixer.events] or [0]
+    n_mix = min(12 * EXCERPT // 20, frames)
+    a = max(0, min(speech[0] - SAMPLE_RATE, frames - n_mix)) // SEGMENT * SEGMENT
+    parts = list(mixer.chunks(fg_gain=gain, start=a, stop=a + n_mix))
+    if mixer.bed is not None:
+        n_bed = EXCERPT - n_mix
+        parts.append((mixer.bed.render(a + n_mix, n_bed) * np.float32(mixer.bed_gain)).astype(np.float32))
+    pcm = np.concatenate(parts)
+    master = Master(SAMPLE_RATE, mixer.channels, 1.0, peak_ceiling(out, mixer.channels, bitrate))
+    limited = np.concatenate([master.process(pcm), master.flush()])
+    versions = [pcm, limited]
+    if out.suffix.lower() == ".mp3":
+        versions.append(round_trip(limited, SAMPLE_RATE, bitrate))
+    energies = []
+    for x in versions:
+        m = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
+        m.feed(x)
+        energies.append(m.segment_energies())
+    k = min(e.size for e in energies)
+    energies = [e[:k] for e in energies]
+    n_seg = n_mix // SEGMENT
+    fg = np.zeros(k)
+    bed = np.zeros(k)
+    j0 = a // SEGMENT
+    span = min(n_seg, model.fg.size - j0, k)
+    fg[:span] = gain * gain * model.fg[j0:j0 + span]
+    bed[:span] = model.bed[j0:j0 + span]        # (only which stem dominates matters)
+    bed[n_seg:] = np.inf
+    usable = np.ones(k, dtype=bool)
+    usable[:5] = False                              # the K-filter settling at the excerpt's start
+    usable[max(0, n_seg - 2):n_seg + 5] = False     # the seam between the mix and the bed alone
+    usable[-3:] = False
+
+    def ratios(fed, got):
+        def ratio(sel):
+            sel = sel & usable & (fed > 0)
+            return float(got[sel].sum() / fed[sel].sum()) if sel.sum() >= 5 else 1.0
+
+        return ratio(fg > 10 * bed), ratio(bed > 100 * fg)
+
+    coding = ratios(energies[1], energies[2]) if len(energies) > 2 else (1.0, 1.0)
+    return ratios(energies[0], energies[1]), coding
 
 
 def _probe_in_background(p: Prepared, mixer):
@@ -375,6 +566,8 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
             if len(y):
                 enc.write(y)
                 check.feed(y)
+                if enc.frames_written == len(y):
+                    checkpoint("mix")       # (tests: the pass's first chunk is in the encoder)
             progress.advance()
         y = master.flush()
         if len(y):
@@ -392,32 +585,90 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
 
 
 class LoudnessModel:
-    """Per-100 ms K-weighted energies of the foreground and the bed; the mix is g**2 * fg + bed."""
+    """Per-100 ms K-weighted energies of the foreground and the bed; the mix is g**2 * fg + bed.
+
+    ``limiting`` and ``coding`` are (foreground, bed) factors on each stem's energy: what the
+    limiter leaves of it, and what the listener's decoder returns of that (MP3 coding low-passes
+    and thins quiet noise; 1.0 for WAV). :meth:`loudness` with ``coded=True`` predicts the
+    decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
 
     def __init__(self, fg: np.ndarray, bed: np.ndarray):
         self.fg, self.bed = fg, bed
+        self.limiting = self.coding = (1.0, 1.0)
 
-    def loudness(self, g: float) -> float:
+    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+        fc, bc = self.limiting
+        if coded:
+            fc, bc = fc * self.coding[0], bc * self.coding[1]
+        return (g * g * fc) * self.fg + (10 ** (shift / 10) * bc) * self.bed
+
+    def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
         from .loudness import integrated_from_segments
 
-        return integrated_from_segments(g * g * self.fg + self.bed, SAMPLE_RATE)
+        return integrated_from_segments(self.segments(g, shift, coded), SAMPLE_RATE)
 
-    def solve(self, target: float) -> float:
-        """The foreground gain whose mix is nearest ``target`` (loudness rises with the gain,
-        in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
+    def solve(self, target: float, shift: float = 0.0) -> float:
+        """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
+        gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
         from .loudness import integrated_from_segments
 
         if not self.fg.size or not np.isfinite(integrated_from_segments(self.fg, SAMPLE_RATE)):
             return 1.0           # nothing audible in the foreground: leave it be
         lo, hi = -60.0, 60.0
-        for _ in range(50):
+        for _ in range(32):
             mid = (lo + hi) / 2
-            if self.loudness(10 ** (mid / 20)) < target:
+            if self.loudness(10 ** (mid / 20), shift) < target:
                 lo = mid
             else:
                 hi = mid
         cands = [10 ** (lo / 20), 10 ** (hi / 20)]
-        return min(cands, key=lambda g: abs(self.loudness(g) - target))
+        return min(cands, key=lambda g: abs(self.loudness(g, shift) - target))
+
+    def fragile(self, g: float, shift: float = 0.0) -> bool:
+        """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
+        loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
+        or a prediction off by a fraction of a dB can put them)."""
+        from .loudness import ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU, block_loudness_from_segments
+
+        lj = block_loudness_from_segments(self.segments(g, shift), SAMPLE_RATE)
+        audible = lj > ABSOLUTE_GATE_LUFS
+        if not audible.any():
+            return False
+        z = 10.0 ** (lj / 10.0)
+        gate = 10 * np.log10(z[audible].mean()) + RELATIVE_GATE_LU
+
+        def kept(floor):
+            keep = audible & (lj > floor)
+            return 10 * np.log10(z[keep].mean()) if keep.any() else float("-inf")
+
+        now = kept(gate)
+        return max(abs(kept(gate + GATE_MARGIN) - now), abs(kept(gate - GATE_MARGIN) - now)) > GATE_SWING
+
+    def condition(self, target: float) -> tuple[float, float]:
+        """``(gain, bed shift dB)``: the solved gain, and the bed moved by the fewest BED_STEP steps
+        (down first) that leave it clear of the relative gate, when it sits there or when the
+        target is reached only by pushing the voice more than MAX_VOICE_PUSH over its own level at
+        the target (sparse speech over a bed that is counted in: the voice goes into the limiter)."""
+        g = self.solve(target)
+        if not self.bed.any():
+            return g, 0.0
+        # the voice's gain with the bed far under the gate (still above the absolute one, so the
+        # quiet blocks count in the gate as they do with any bed)
+        limit = self.solve(target, -MAX_BED_SHIFT) * 10 ** (MAX_VOICE_PUSH / 20)
+
+        def clear(g, shift):
+            return abs(self.loudness(g, shift) - target) < 0.1 and g <= limit and not self.fragile(g, shift)
+
+        if clear(g, 0.0):
+            return g, 0.0
+        for k in range(1, int(MAX_BED_SHIFT / BED_STEP) + 1):
+            for shift in (-k * BED_STEP, k * BED_STEP):
+                if shift > MAX_BED_RAISE:
+                    continue
+                g2 = self.solve(target, shift)
+                if clear(g2, shift):
+                    return g2, shift
+        return g, 0.0           # nothing clear within reach: the retry is the safety net
 
 
 _PROBES: dict = {}
@@ -498,6 +749,7 @@ def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
         return
     from .tags import write_tags
 
+    checkpoint("tag")
     s = p.script.settings
     chapters = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,

@@ -13,7 +13,7 @@ from typing import Union
 import yaml
 
 from .durations import parse_duration
-from .errors import ScriptError, TemplateError
+from .errors import ScriptError, TemplateError, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
@@ -23,6 +23,7 @@ FRONT_MATTER_KEYS = {
     "breath_cues", "bell", "language", "variables", "lexicon", "cue_words",
 }
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
+CUES = ("pause", "breathe", "bell", "voice")
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
 AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
@@ -127,6 +128,7 @@ class Script:
     items: list[Item]
     lines: dict = field(default_factory=dict)   # front-matter key -> line
     warnings: list = field(default_factory=list)   # ScriptErrors worth a "Warning:" line (symbols read aloud)
+    values: dict = field(default_factory=dict)     # the variables it was filled in with (defaults included)
 
     @property
     def title(self) -> str:
@@ -159,6 +161,8 @@ def read_source(path: Path | str) -> Source:
         raise ScriptError("the file is empty; a script needs front matter with a title and a body", shown)
     if len(raw) > MAX_FILE_BYTES:
         raise ScriptError(f"the file is {len(raw)} bytes, over the {MAX_FILE_BYTES} byte limit for a script", shown)
+    if utf16_problem(raw):
+        raise ScriptError(utf16_problem(raw), shown)
     if b"\x00" in raw[:8192]:
         raise ScriptError("this looks like a binary file, not a UTF-8 text script", shown)
     try:
@@ -210,6 +214,26 @@ def looks_like_script(text: str) -> bool:
     return isinstance(meta, dict) and "practices" not in meta
 
 
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's problem, with what to do for the two mistakes authors make most."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if "mapping values are not allowed" in problem:
+        return (problem + "; a value with ': ' in it must be quoted, "
+                'e.g. title: "Rest: an evening practice"')
+    if "'\\t'" in problem:
+        return problem + "; indent with spaces, not tabs"
+    return problem
+
+
+def utf16_problem(raw: bytes) -> str | None:
+    """Why a UTF-16 file (with or without its byte-order mark) is not read, else None."""
+    head = raw[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(head) >= 4 and (head[1::2].count(0) > len(head) * 0.4 or head[0::2].count(0) > len(head) * 0.4)):
+        return "this file is saved as UTF-16; save it as UTF-8 (in most editors: Save As, encoding UTF-8)"
+    return None
+
+
 def _load_yaml(text: str, shown: str, first_line: int):
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -217,8 +241,7 @@ def _load_yaml(text: str, shown: str, first_line: int):
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScriptError(f"front matter is not valid YAML: {problem}", shown, line)
+        raise ScriptError(f"front matter is not valid YAML: {yaml_problem(e)}", shown, line)
     lines = {}
     if isinstance(node, yaml.MappingNode):
         for k, _v in node.value:
@@ -235,7 +258,8 @@ def parse_settings(src: Source) -> Settings:
 
     for key in meta:
         if key not in FRONT_MATTER_KEYS:
-            fail(str(key), f"unknown front matter key {key!r}; allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
+            fail(str(key), f"unknown front matter key {key!r}{did_you_mean(key, FRONT_MATTER_KEYS)}; "
+                           f"allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise ScriptError("front matter needs a 'title:'", shown, src.meta_lines.get("title", 2))
@@ -353,8 +377,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
         unknown = sorted(set(given) - set(declared))
         if unknown:
             raise TemplateError(
-                f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"this script declares: {', '.join(sorted(declared)) or 'none'}",
+                f"unknown variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], declared)}; this script declares: {', '.join(sorted(declared)) or 'none'}",
                 shown, src.meta_lines.get("variables"))
     values = {k: v for k, v in declared.items()}
     values.update({k: v for k, v in given.items() if k in declared or not strict})
@@ -380,7 +404,8 @@ def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool
             f"pass --var {missing[0]}=VALUE" + (" (and the others)" if len(missing) > 1 else ""))
     if undeclared:
         problems.append(
-            f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}; "
+            f"undefined variable{'s' if len(undeclared) > 1 else ''} {', '.join(undeclared)}"
+            f"{did_you_mean(undeclared[0], values)}; "
             f"declare {'them' if len(undeclared) > 1 else 'it'} under 'variables:' in the front matter")
     if problems:
         line = (src.meta_lines.get("variables") if missing
@@ -554,7 +579,9 @@ def parse_cue(body: str, shown: str, line: int) -> Item:
             return VoiceChange(args[0], line)
     except ValueError as e:
         raise ScriptError(str(e), shown, line)
-    raise ScriptError(f"unknown cue [{body}]; cues are [pause …], [breathe …], [bell …] and [voice …]", shown, line)
+    hint = did_you_mean(word, CUES).replace("'?", " …]?").replace("'", "[", 1)
+    raise ScriptError(f"unknown cue [{body}]{hint}; cues are [pause …], [breathe …], [bell …] and [voice …]",
+                      shown, line)
 
 
 def _duration(text: str, what: str) -> float:
@@ -665,4 +692,4 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)
     slug = Path(path).stem
-    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings)
+    return Script(Path(path), slug, settings, items, dict(src.meta_lines), warnings, values)

@@ -19,9 +19,9 @@ import yaml
 from .durations import parse_duration
 from .errors import MeditateError, SeriesError, did_you_mean
 from .script import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
-                     looks_like_series)
+                     looks_like_series, utf16_problem, yaml_problem)
 
-SERIES_KEYS = ("title", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
+SERIES_KEYS = ("title", "author", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
 PRACTICE_KEYS = ("script", "length", "voice", "ambience", "breath_cues", "bell", "variables")
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_PEOPLE_BYTES = 20_000_000
@@ -63,6 +63,7 @@ class Series:
     ambience_level: float | None = None
     breath_cues: str | None = None
     bell: str | None = None
+    author: str | None = None                       # the artist tag of every practice
     variables: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
     var_lines: dict = field(default_factory=dict)   # variable -> manifest line
@@ -109,6 +110,7 @@ class Series:
             "ambience_level": self.ambience_level,
             "breath_cues": practice.breath_cues or self.breath_cues,
             "bell": practice.bell or self.bell,
+            "author": self.author,
         }
 
 
@@ -144,6 +146,8 @@ def _read_text(path: Path, what: str, limit: int) -> str:
         raise SeriesError(f"cannot read the {what}: {e.strerror}", shown)
     if len(raw) > limit:
         raise SeriesError(f"the {what} is {len(raw)} bytes, over the {limit} byte limit", shown)
+    if utf16_problem(raw):
+        raise SeriesError(utf16_problem(raw), shown)
     if b"\x00" in raw[:8192]:
         raise SeriesError(f"this looks like a binary file, not a UTF-8 text {what}", shown)
     try:
@@ -170,8 +174,7 @@ def load_series(path) -> Series:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SeriesError(f"not valid YAML: {problem}; fix the manifest's syntax", shown,
+        raise SeriesError(f"not valid YAML: {yaml_problem(e)}", shown,
                           mark.line + 1 if mark is not None else None)
     if not isinstance(node, yaml.MappingNode):
         raise SeriesError("a series manifest must be YAML 'key: value' lines with a title: and practices:",
@@ -191,6 +194,8 @@ def load_series(path) -> Series:
     if "ambience_level" in top:
         series.ambience_level = check_ambience_level(_scalar(top["ambience_level"]),
                                                      lambda m: fail("ambience_level", m))
+    if "author" in top:
+        series.author = _text_value(top["author"], "author", shown, lines["author"])
     if "variables" in top:
         series.variables = _variables(top["variables"], shown, lines["variables"], series.var_lines)
 
@@ -404,7 +409,7 @@ def _check_voice(name: str, script: Path, shown: str, line: int) -> None:
 
     profiles = available_profiles(script.resolve().parent.parent / "voices")
     if name not in profiles:
-        raise SeriesError(f"unknown voice profile {name!r}; available: {', '.join(sorted(profiles)) or 'none'}; "
+        raise SeriesError(f"unknown voice profile {name!r}{did_you_mean(name, profiles)}; available: {', '.join(sorted(profiles)) or 'none'}; "
                           f"or add voices/{name}.yaml", shown, line)
 
 
@@ -491,8 +496,9 @@ def declared_variables(script: Path) -> dict:
     return parse_settings(read_source(script)).variables
 
 
-def check_people(series: Series, rows: list, people_path=None) -> None:
-    """Every column must be a variable some practice declares, and every practice must get every
+def check_people(series: Series, rows: list, people_path=None, ignore_extra_columns: bool = False) -> None:
+    """Every column must be a variable some practice declares (``ignore_extra_columns``: other
+    columns, such as an email, are dropped from the rows instead), and every practice must get every
     required variable. All rows are checked; the first problem is raised, with a count of the rest."""
     shown = str(people_path) if people_path is not None else "people file"
     declared: dict[int, dict] = {}
@@ -507,12 +513,17 @@ def check_people(series: Series, rows: list, people_path=None) -> None:
     header = people_columns(rows)
     if not unreadable:
         unknown = [h for h in header if h not in known and h != PRONOUNCE_COLUMN]
-        if unknown:
+        if unknown and ignore_extra_columns:
+            for r in rows:
+                for h in unknown:
+                    r.pop(h, None)
+        elif unknown:
             line = getattr(rows[0], "header_line", None) if rows else None   # the header row's line
             problems.append((line, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
                                    f"no practice in the series declares {'them' if len(unknown) > 1 else 'it'}"
                                    f"{did_you_mean(unknown[0], known)}; "
-                                   f"the scripts declare: {', '.join(sorted(known)) or 'no variables'}"))
+                                   f"the scripts declare: {', '.join(sorted(known)) or 'no variables'} "
+                                   f"(--ignore-extra-columns skips the others)"))
     for r in rows:
         for p in series.practices:
             d = declared.get(p.position)

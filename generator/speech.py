@@ -43,6 +43,22 @@ def clear_cache() -> int:
     return n
 
 
+def cache_usage() -> dict[str, tuple[int, int]]:
+    """``{"speech clips": (count, bytes), "ambience tiles": …, "total": …}`` of the cache folder."""
+    def usage(files) -> tuple[int, int]:
+        sizes = [f.stat().st_size for f in files if f.is_file()]
+        return len(sizes), sum(sizes)
+
+    root = cache_dir()
+    speech = root / "speech"
+    clips = [f for f in speech.rglob("*.npy") if not f.name.endswith(".k64.npy")] if speech.exists() else []
+    out = {"speech clips": usage(clips),
+           "loudness profiles": usage(speech.rglob("*.k64.npy") if speech.exists() else []),
+           "ambience tiles": usage((root / "beds").rglob("*") if (root / "beds").exists() else [])}
+    out["total"] = usage(root.rglob("*") if root.exists() else [])
+    return out
+
+
 @dataclass(frozen=True)
 class Clip:
     path: Path

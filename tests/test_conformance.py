@@ -111,21 +111,23 @@ def mutagen_chapters(path):
     return chaps, [by_id[e] / 1000 for e in toc.child_element_ids]
 
 
-def assert_chapters_read_back(path, planned, tol=0.03):
+def assert_chapters_read_back(path, planned):
     """Every reader lists the planned chapters, in time order, with their titles and times.
 
-    ffmpeg (both builds) moves chapter times by the stream's start (the encoder delay,
-    about 26 ms) or not, depending on its version: within ``tol``.
+    Debian's ffprobe (5.1) gives the stored times; the bundled ffmpeg (9.x) moves them
+    earlier by the stream's start, the encoder delay of 1105 samples (25 ms), floored at 0
+    (either is accepted from ffmetadata, whose ffmpeg comes with imageio-ffmpeg's version).
     """
+    ms = [(t, round(s * 1000) / 1000, round(e * 1000) / 1000) for t, s, e in planned]
     stored, toc_starts = mutagen_chapters(path)
-    assert stored == [(t, round(s * 1000) / 1000, round(e * 1000) / 1000) for t, s, e in planned]
-    assert toc_starts == [s for _, s, _ in stored]
-    readers = {"ffmetadata": ffmetadata_chapters(path), "ffprobe": ffprobe_chapters(path)}
-    for name, got in readers.items():
-        assert [t for t, _, _ in got] == [t for t, _, _ in planned], name      # order, count, titles
-        for (_, s, e), (_, s0, e0) in zip(got, planned):
-            assert s == pytest.approx(s0, abs=tol) or s == pytest.approx(max(0.0, s0 - 0.026), abs=tol), name
-            assert e == pytest.approx(e0, abs=tol) or e == pytest.approx(e0 - 0.026, abs=tol), name
+    assert stored == ms
+    assert toc_starts == [s for _, s, _ in ms]
+    delay = 1105 / SAMPLE_RATE
+    readers = {"ffprobe": (ffprobe_chapters(path), [0.0]), "ffmetadata": (ffmetadata_chapters(path), [0.0, delay])}
+    for name, (got, shifts) in readers.items():
+        assert [t for t, _, _ in got] == [t for t, _, _ in ms], name      # order, count, titles
+        assert any(all(s == pytest.approx(max(0.0, s0 - d), abs=0.0015) and e == pytest.approx(e0 - d, abs=0.0015)
+                       for (_, s, e), (_, s0, e0) in zip(got, ms)) for d in shifts), (name, got)
 
 
 @pytest.fixture
@@ -171,3 +173,84 @@ def test_rendered_practice_chapters_match_the_plan(tmp_path):
     planned = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in tl.chapters]
     assert len(planned) == 6
     assert_chapters_read_back(out, planned)
+
+
+# -- loudness and true peak: libebur128 beside ffmpeg's ebur128 --------------------------------
+
+def ebur128(x, rate=SAMPLE_RATE):
+    """(integrated LUFS, true peak dBTP over the channels) by libebur128, the reference meter."""
+    import pyebur128 as r128
+
+    x = np.asarray(x, dtype=np.float64)
+    x2 = x[:, None] if x.ndim == 1 else x
+    state = r128.R128State(x2.shape[1], rate, r128.MeasurementMode.MODE_I | r128.MeasurementMode.MODE_TRUE_PEAK)
+    state.add_frames(np.ascontiguousarray(x2).ravel(), x2.shape[0])
+    tp = max(r128.get_true_peak(state, c) for c in range(x2.shape[1]))
+    return r128.get_loudness_global(state), 20 * np.log10(max(tp, 1e-12))
+
+
+def test_pyebur128_agrees_with_the_project_meter_on_a_known_signal():
+    from generator.loudness import measure
+
+    x = speech_like(20.0, 2, seed=4)
+    ours, theirs = measure(x), ebur128(x)
+    assert ours[0] == pytest.approx(theirs[0], abs=0.01)     # measured: equal to 1e-9 LU
+    assert ours[1] == pytest.approx(theirs[1], abs=0.05)     # and to 1e-9 dB
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_limiter_output_true_peak_by_libebur128(channels):
+    from generator.master import Limiter
+
+    n = 6 * SAMPLE_RATE
+    x = speech_like(6.0, channels, seed=7 + channels, level=0.4).reshape(n, -1)
+    k = np.arange(n)
+    x[n // 2:, -1] += (0.9 * np.sin(2 * np.pi * k[n // 2:] / 4 + np.pi / 4)).astype(np.float32)  # fs/4 over
+    x = x[:, 0] if channels == 1 else x
+    assert ebur128(x)[1] > 5.0
+    lim = Limiter(SAMPLE_RATE, channels, ceiling_dbtp=-1.0)
+    y = np.concatenate([lim.process(x[i:i + 4096]) for i in range(0, n, 4096)] + [lim.flush()])
+    assert y.shape == x.shape
+    tp = ebur128(y)[1]
+    assert -1.3 < tp <= -1.0          # under the ceiling (measured -1.09), and not far under it
+
+
+RENDER_FORMATS = {
+    "mp3-vbr-mono": ("out.mp3", ["--ambience", "none"], 1),
+    "mp3-vbr-stereo": ("out.mp3", ["--ambience", "pink"], 2),
+    "mp3-cbr-stereo": ("out.mp3", ["--ambience", "pink", "--bitrate", "128"], 2),
+    "wav-mono": ("out.wav", ["--ambience", "none"], 1),
+    "wav-stereo": ("out.wav", ["--ambience", "pink"], 2),
+}
+MONO_MP3_OVERSHOOT = pytest.mark.xfail(strict=True, reason=(
+    "LAME V5 mono raised the true peak by 1.9 dB over the WAV (+0.37 dBTP at -10 LUFS, -0.09 at -12), "
+    "more than render.MP3_PEAK_MARGIN (1 dB) allows for: issue 10's area (encode settings)"))
+
+
+@pytest.mark.parametrize("fmt,loudness", [(f, -16.0) for f in RENDER_FORMATS] + [
+    pytest.param(f, -10.0, marks=[MONO_MP3_OVERSHOOT] if f == "mp3-vbr-mono" else [])
+    for f in RENDER_FORMATS])   # at -10 LUFS the limiter works hard on every format
+def test_every_format_decoded_meets_loudness_and_true_peak(fmt, loudness, write_script, tmp_path):
+    """Each format as a player decodes it: the target loudness and the true-peak ceiling, by two meters."""
+    from click.testing import CliRunner
+
+    from generator.cli import cli
+    from generator.encode import decode
+    from generator.loudness import measure_file
+    from generator.render import TRUE_PEAK_CEILING
+
+    name, args, channels = RENDER_FORMATS[fmt]
+    script = write_script("Hello, and welcome. Settle in, gently.\n[pause 3s]\n"
+                          "Breathe in slowly, and let the breath go.\n[pause 3s]\n"
+                          "Notice the body resting. Thank you for practising.\n[pause 2s]\n")
+    out = tmp_path / name
+    r = CliRunner().invoke(cli, ["render", str(script), "-o", str(out), "-q", "--loudness", str(loudness), *args],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    audio = decode(out)
+    assert audio.channels == channels
+    lufs, tp = ebur128(audio.samples)
+    f_lufs, f_tp = measure_file(out)          # ffmpeg rounds to 0.1
+    assert lufs == pytest.approx(loudness, abs=0.5) and f_lufs == pytest.approx(loudness, abs=0.5)
+    assert lufs == pytest.approx(f_lufs, abs=0.15) and tp == pytest.approx(f_tp, abs=0.3)
+    assert tp <= TRUE_PEAK_CEILING and f_tp <= TRUE_PEAK_CEILING

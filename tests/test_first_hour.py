@@ -78,7 +78,7 @@ def test_series_title_with_an_unknown_variable_is_an_error(lib):
           - script: p1
         """)
     line = error_line(invoke("check", series))
-    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam'; did you mean 'name'?"), line
+    assert line.startswith(f"Error: {series}:1: title: unknown variable 'nam' (did you mean 'name'?)"), line
 
 
 # ---------------------------------------------------------------- 3: misspelled series variables
@@ -242,3 +242,131 @@ def test_symbols_read_aloud_get_a_check_warning_at_their_line(write_script):
         f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)",
         f"Warning: {p}:6: '#' '*' would be read aloud as a symbol; remove them or write the words (the Markdown "
         f"subset: *emphasis*, **strong**, lists, > quotes and [links](url) are read as plain text)"]
+
+
+# ---------------------------------------------------------------- 10: templated -o; one client's render never replaces another's
+def test_templated_output_keeps_each_client(write_script, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = write_script("Hello {{ name }}.\n", name="soften.md", front="title: T\nvariables: {name: null}")
+    for who in ("Maya", "Tom", "A/B"):
+        r = invoke("render", p, "--var", f"name={who}", "-o", "audio_out/{{ name }}/{{ slug }}.mp3", "-q")
+        assert r.exit_code == 0, r.output
+    for who in ("Maya", "Tom", "A-B"):
+        vtt = (tmp_path / "audio_out" / who / "soften.vtt").read_text()
+        assert f"Hello {who.replace('-', '/')}." in vtt
+
+
+def test_a_second_clients_render_does_not_silently_replace_the_first(write_script, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = write_script("Hello {{ name }}.\n", name="soften.md", front="title: T\nvariables: {name: null}")
+    out = tmp_path / "audio_out" / "soften.mp3"
+    assert invoke("render", p, "--var", "name=Maya", "-q").exit_code == 0
+    first = out.read_bytes()
+    assert invoke("render", p, "--var", "name=Maya", "-q").exit_code == 0     # the same client again: fine
+    r = invoke("render", p, "--var", "name=Tom", "-q")
+    assert error_line(r) == (f"Error: audio_out/soften.mp3: already holds the render for name=Maya, not name=Tom; "
+                             f"keep both with -o 'audio_out/{{{{ name }}}}/{{{{ slug }}}}.mp3' (a templated output), "
+                             f"or replace it with --overwrite")
+    assert out.read_bytes() == first and "Hello Maya." in out.with_suffix(".vtt").read_text()
+    assert invoke("render", p, "--var", "name=Tom", "--overwrite", "-q").exit_code == 0
+    assert "Hello Tom." in out.with_suffix(".vtt").read_text()
+
+
+# ---------------------------------------------------------------- 11: smaller fixes
+@pytest.mark.parametrize("front, body, where, words", [
+    ("title: T\nvoise: gentle", "Hi.\n", 3, "unknown front matter key 'voise' (did you mean 'voice'?)"),
+    ("title: T", "Hi.\n[puase 3s]\n", 5, "unknown cue [puase 3s] (did you mean [pause …]?)"),
+    ("title: T\nvariables: {name: x}", "Hi {{ nmae }}.\n", 5, "undefined variable nmae (did you mean 'name'?)"),
+    ("title: T\nvoice: gentel", "Hi.\n", 3, "unknown voice profile 'gentel' (did you mean 'gentle'?)"),
+])
+def test_did_you_mean(write_script, front, body, where, words):
+    p = write_script(body, front=front)
+    line = error_line(invoke("check", p))
+    assert line.startswith(f"Error: {p}:{where}: {words}"), line
+
+
+def test_did_you_mean_for_a_var(write_script):
+    p = write_script("Hi {{ name }}.\n", front="title: T\nvariables: {name: x}")
+    line = error_line(invoke("render", p, "--var", "nmae=Maya"))
+    assert line.startswith(f"Error: {p}:3: unknown variable nmae (did you mean 'name'?)"), line
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("colon.md", b"---\ntitle: Rest: an evening practice\n---\nHi.\n",
+     ":2: front matter is not valid YAML: mapping values are not allowed here; a value with ': ' in it must be quoted"),
+    ("tab.md", b"---\ntitle: T\nvariables:\n\tname: x\n---\nHi.\n",
+     ":4: front matter is not valid YAML: found character '\\t' that cannot start any token; indent with spaces"),
+    ("tab.yaml", b"title: T\npractices:\n\t- script: p1\n", ":3: not valid YAML: found character '\\t' that cannot "
+                                                          "start any token; indent with spaces, not tabs"),
+    ("bom16.md", "---\ntitle: T\n---\nHi.\n".encode("utf-16"), ": this file is saved as UTF-16; save it as UTF-8"),
+    ("be16.md", "---\ntitle: T\n---\nHi.\n".encode("utf-16-be"), ": this file is saved as UTF-16; save it as UTF-8"),
+    ("le16.csv.yaml", "title: T\n".encode("utf-16-le"), ": this file is saved as UTF-16; save it as UTF-8"),
+])
+def test_yaml_hints_and_utf16(tmp_path, name, data, words):
+    p = tmp_path / name
+    p.write_bytes(data)
+    line = error_line(invoke("check", p))
+    assert line.startswith(f"Error: {p}{words}"), line
+
+
+def test_output_without_an_extension_names_the_extensions(write_script, tmp_path):
+    r = invoke("render", write_script("Hi.\n"), "-o", tmp_path / "name")
+    assert error_line(r) == (f"Error: {tmp_path / 'name'}: the output must end in .mp3 or .wav, not '(none)'; "
+                             f"e.g. -o {tmp_path / 'name.mp3'}")
+
+
+def test_render_bell_and_breath_cues_options(write_script, tmp_path):
+    from generator.encode import decode
+
+    p = write_script("Hi.\n[bell]\n[breathe 2-2 x2]\n", bell="none", breath_cues="none")
+    rms = {}
+    for name, opts in (("quiet", []), ("loud", ["--bell", "chime", "--breath-cues", "glide"])):
+        out = tmp_path / f"{name}.wav"
+        r = invoke("render", p, "-o", out, "-q", *opts)
+        assert r.exit_code == 0, r.output
+        x = decode(out, channels=1).samples
+        rms[name] = float((x[-8 * 44100:] ** 2).mean()) ** 0.5     # the bell and the 8 s of breathing
+    assert rms["quiet"] < 1e-4 < rms["loud"]
+    r = invoke("render", p, "--bell", "gong")
+    assert r.exit_code == 2 and "'gong' is not one of" in r.output
+
+
+def test_series_author_is_every_practices_artist(lib, tmp_path):
+    root, _ = lib
+    series = write(root / "scripts" / "series" / "t.yaml", """\
+        title: T
+        author: Dr Lee
+        practices:
+          - script: p1
+            length: 6s
+        """)
+    assert run_batch(series, out_dir=tmp_path / "out", engine="fake").ok
+    assert str(ID3(tmp_path / "out" / "01-p1.mp3")["TPE1"]) == "Dr Lee"
+
+
+def test_people_extra_columns_can_be_ignored(lib, tmp_path):
+    _, series = lib
+    people = write(tmp_path / "people.csv", "name,email\nMaya,maya@example.org\n")
+    line = error_line(invoke("plan", series, "--people", people))
+    assert "unknown column 'email'" in line and "--ignore-extra-columns" in line
+    r = invoke("plan", series, "--people", people, "--ignore-extra-columns", "-q")
+    assert r.exit_code == 0, r.output
+    assert "    variables: name=Maya" in r.output and "email" not in r.output
+
+
+def test_cache_info_shows_the_size(write_script, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert invoke("render", write_script("Hello there.\n"), "-o", tmp_path / "x.mp3", "-q").exit_code == 0
+    r = invoke("cache", "info")
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert lines[0].startswith("cache: ")
+    clips = next(ln for ln in lines if "speech clips:" in ln)
+    assert "(1 file)" in clips and float(clips.split()[2]) > 0
+
+
+def test_help_does_not_cut_command_descriptions():
+    r = invoke("--help")
+    commands = r.output.split("Commands:")[1]
+    assert "..." not in commands
+    assert "one per row" in " ".join(r.output.split()) or "every row of --people" in " ".join(r.output.split())

@@ -1,6 +1,7 @@
 """Every shipped practice must check clean, fit its stated length and render to it."""
 from __future__ import annotations
 
+import importlib.util
 import wave
 from pathlib import Path
 
@@ -19,6 +20,7 @@ LANGUAGES = {"en": REPO / "scripts", "es": REPO / "scripts" / "es", "de": REPO /
 BY_LANGUAGE = {lang: sorted(folder.glob("*.md")) for lang, folder in LANGUAGES.items()}
 SCRIPTS = [p for paths in BY_LANGUAGE.values() for p in paths]
 SERIES = sorted((REPO / "scripts" / "series").glob("*.yaml"))
+HAS_PIPER = importlib.util.find_spec("piper") is not None
 
 
 def test_there_is_a_real_library():
@@ -69,3 +71,17 @@ def test_series_days_fit(series):
         opts = RenderOptions(length=parse_duration(day["length"]), voice=day.get("voice", data.get("voice")))
         tl = prepare(practice.script, opts).timeline
         assert abs(tl.duration - opts.length) <= 0.5
+
+
+@pytest.mark.espeak
+@pytest.mark.skipif(not HAS_PIPER, reason="needs the [neural] extra (the natural voice)")
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.stem)
+def test_each_practice_fits_its_stated_length_with_the_natural_voice(path):
+    """The default voice is the real Piper one here: its speech must leave the stated length in reach."""
+    p = prepare(path, RenderOptions(strict_voice=True))
+    spoken = [e for e in p.timeline.entries if e.kind == "speech"]
+    assert spoken and all(e.voice.engine == "piper" for e in spoken)
+    stated = p.script.settings.length
+    lo, hi = p.timeline.reachable
+    assert lo < stated < hi
+    assert abs(p.timeline.duration - stated) <= 0.5

@@ -100,8 +100,8 @@ def test_render_mp3_with_speech_transcript_and_chapters(write_script, tmp_path):
     times = [(int(a) * 3600 + int(b) * 60 + int(c) + int(d) / 1000, int(e) * 3600 + int(f) * 60 + int(g) + int(h) / 1000)
              for a, b, c, d, e, f, g, h in stamps]
     assert all(s < e for s, e in times) and all(e1 <= s2 for (_, e1), (s2, _) in zip(times, times[1:]))
-    # nothing else left in the folder: no temporary files
-    assert sorted(f.name for f in out.parent.iterdir()) == ["tiny.mp3", "tiny.vtt"]
+    # nothing else left in the folder: no temporary files (beside the record of the variables used)
+    assert sorted(f.name for f in out.parent.iterdir()) == [".meditate-renders.json", "tiny.mp3", "tiny.vtt"]
 
 
 def test_default_output_goes_to_audio_out(write_script, tmp_path, monkeypatch):

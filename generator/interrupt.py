@@ -1,0 +1,73 @@
+"""SIGTERM and SIGHUP end a run the way Ctrl-C does.
+
+Python turns SIGINT into :class:`KeyboardInterrupt`, and every clean-up path
+(the encoder's temporary file and ffmpeg child, the speech engine's worker, a
+batch's worker processes) already runs on it. SIGTERM (what systemd, Slurm and
+Kubernetes send) and SIGHUP (a closed terminal) would otherwise kill the
+process on the spot and leave ``.NAME.mp3.part-XXXX`` and the children behind;
+:func:`install` makes them raise :class:`Interrupted`, a ``KeyboardInterrupt``,
+once: a second one while cleaning up is ignored, so the clean-up finishes.
+
+:func:`checkpoint` is a seam for the tests that send real signals at each
+phase of a render: with ``MEDITATE_TEST_STALL=PHASE`` (or ``PHASE:N``, its Nth
+time in this process) the run says ``stalled at PHASE`` on stderr and waits
+there. It does nothing otherwise.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+STALL_ENV = "MEDITATE_TEST_STALL"
+_seen: dict = {}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A termination signal arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_signal(signum, frame) -> None:
+    for s in SIGNALS:                     # only once: the clean-up must not be interrupted in turn
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread (call from it)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _on_signal)
+
+
+def exit_status(e: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + getattr(e, "signum", signal.SIGINT)
+
+
+def describe(e: KeyboardInterrupt) -> str:
+    return signal.Signals(getattr(e, "signum", signal.SIGINT)).name
+
+
+def checkpoint(phase: str) -> None:
+    """Wait here when the tests ask to (see the module docstring)."""
+    want = os.environ.get(STALL_ENV)
+    if not want:
+        return
+    name, _, nth = want.partition(":")
+    if name != phase:
+        return
+    _seen[phase] = _seen.get(phase, 0) + 1
+    if _seen[phase] != int(nth or 1):
+        return
+    sys.stderr.write(f"stalled at {phase} (pid {os.getpid()})\n")
+    sys.stderr.flush()
+    time.sleep(120)
