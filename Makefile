@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   ?= scripts/soothing-rhythm-breath.md
 
-.PHONY: demo test install clean bench intelligibility
+.PHONY: demo test install clean bench intelligibility docs-images
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/meditate render $(DEMO) --var name=Sam
+	@echo "To write, see and hear your own practices in a web page: $(BIN)/meditate studio  (serves scripts/ on 127.0.0.1)"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
@@ -33,6 +34,10 @@ bench: $(VENV)/.installed
 intelligibility: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test,neural,bench]'
 	$(BIN)/python bench/intelligibility.py --readme README.md
+
+# the README's studio screenshot and timeline picture (docs/); needs Debian's chromium (apt-get install chromium)
+docs-images: $(VENV)/.installed
+	$(BIN)/python tools/docs_images.py
 
 clean:
 	rm -rf $(VENV) audio_out .pytest_cache

@@ -74,7 +74,7 @@ def render(case, script, out, args, env, log: Path):
                           capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise SystemExit(f"{case.name}: render failed: {proc.stderr.strip()}")
+        raise RuntimeError(f"{case.name}: render failed: {proc.stderr.strip()}")
     # the encoders writing the output's temporary .part file (not the excerpt's round trip)
     part = f".{out.name}.part-"
     encoders = sum("libmp3lame" in line and part in line for line in log.read_text().splitlines())
@@ -135,11 +135,16 @@ def main() -> None:
         env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"), MEDITATE_FFMPEG=str(_wrapper(tmp, log)))
         if a.engine:
             env["MEDITATE_ENGINE"] = a.engine
-        rows, firsts = [], {}
+        rows, firsts, failed = [], {}, []
         t0 = time.perf_counter()
         for case in cases:
             script, out, args = corpus.write_practice(case, folder)
-            wall, passes, said = render(case, script, out, args, env, log)
+            try:
+                wall, passes, said = render(case, script, out, args, env, log)
+            except RuntimeError as e:
+                failed.append(str(e))
+                print(e, flush=True)
+                continue
             i, tp = measure_file(out)
             firsts[case.index] = (script, out, args, wall)
             share = spoken_share(out.with_suffix(".vtt"), case.minutes)
@@ -150,14 +155,14 @@ def main() -> None:
         total = time.perf_counter() - t0
         timing = []
         if not a.no_timing:
-            for label, case in timing_cases(cases).items():
+            for label, case in timing_cases([c for c in cases if c.index in firsts]).items():
                 script, out, args, cold = firsts[case.index]
                 warm, _, _ = render(case, script, out, args, env, log)
                 alone = encode_alone(case, out, tmp)
                 timing.append((label, case, warm, alone, cold))
                 print(f"{label:<14} {case.name:<40} warm {warm:6.1f} s  alone {alone:6.1f} s  "
                       f"ratio {warm / alone:4.2f}  cold ratio {cold / alone:4.2f}", flush=True)
-    table = report(rows, timing, total, a)
+    table = report(rows, timing, total, a, failed)
     print(table)
     if not a.only and not a.engine:
         path = Path(a.results)
@@ -170,7 +175,7 @@ def main() -> None:
         path.write_text(text)
 
 
-def report(rows, timing, total, a) -> str:
+def report(rows, timing, total, a, failed) -> str:
     load = os.getloadavg()
     off = [abs(r[1] - TARGET) for r in rows]
     worst_i = max(rows, key=lambda r: abs(r[1] - TARGET))
@@ -204,6 +209,7 @@ def report(rows, timing, total, a) -> str:
             lines.append(f"| {label} | {c.name} | {warm:.1f} s | {alone:.1f} s | {warm / alone:.2f}x | "
                          f"{cold / alone:.2f}x |")
         lines.append("")
+    lines += [f"Renders that failed: {len(failed)}", *(f"- {f}" for f in failed), ""]
     lines += ["<details><summary>every render</summary>", "",
               "| practice | speech | bed level | cues | bell | I (LUFS) | TP (dBTP) | passes | render (cold) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -8,6 +8,17 @@ A job is skipped when its output is up to date: each output folder keeps a
 ``.meditate-batch.json`` with, per file, a hash of everything the audio depends
 on (the script's bytes, the voice profiles and ambience file it uses, the merged
 settings and variables, the target length, the engine and the generator's code).
+
+Sharding (``shard=(i, n)``) renders the jobs whose identity (``label``: the
+listener's folder and the practice's file stem, not a CSV row number) hashes to
+shard ``i`` of ``n`` (1-based), so a Slurm job array or a Kubernetes Indexed Job
+can split a batch over nodes sharing the output tree: every job belongs to
+exactly one shard whatever the CSV's order. Shards update a folder's
+``.meditate-batch.json`` under a POSIX record lock (``.meditate-batch.lock``,
+which NFS forwards to its lock manager), re-reading it first, so concurrent
+shards never drop each other's entries; they write no playlists or feeds.
+``finalize`` renders nothing: it writes the playlists and feeds of what is up to
+date, and reports every job that is not as missing.
 """
 from __future__ import annotations
 
@@ -21,6 +32,7 @@ import signal
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +46,8 @@ from .series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missin
                      safe_slug)
 
 BATCH_MANIFEST = ".meditate-batch.json"
+BATCH_LOCK = ".meditate-batch.lock"
+SHARD_ENV = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")    # read by --shard auto/N
 PLAYLIST = "playlist.m3u8"
 # Workers never inherit the parent's threads, locks or engine processes. forkserver (POSIX) imports
 # the renderer once and forks each worker from it, saving each worker the ~2 s of imports that spawn
@@ -55,6 +69,7 @@ class BatchReport:
     failed: list = field(default_factory=list)      # [(label, "PATH:LINE: message")]
     outputs: list = field(default_factory=list)     # every finished or up-to-date file, in playlist order
     playlists: list = field(default_factory=list)
+    feeds: list = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
@@ -103,7 +118,7 @@ def _script_facts(script: Path) -> dict | None:
         s = parse_settings(src)
     except MeditateError:
         return None
-    return {"title": s.title, "voice": s.voice, "ambience": s.ambience,
+    return {"title": s.title, "voice": s.voice, "ambience": s.ambience, "language": s.language,
             "voices": sorted(set(_VOICE_CUE.findall(src.body)))}
 
 
@@ -156,8 +171,8 @@ def _pronounce(row, people_path) -> dict:
 
 
 def plan(series: Series, people: list | None, out_dir: Path, engine: str | None = None,
-         people_path=None) -> list[_Folder]:
-    """The folders and jobs of a batch (nothing is written)."""
+         people_path=None, fmt: str = "mp3") -> list[_Folder]:
+    """The folders and jobs of a batch (nothing is written); ``fmt``: the files' extension (mp3, m4a, opus)."""
     total = len(series.practices)
     width = max(2, len(str(total)))
     code = _code_digest()
@@ -178,7 +193,8 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
             folders.append((_Folder(folder, series.title_for(row)), row, slug + "/"))
     for folder, row, prefix in folders:
         for p in series.practices:
-            name = f"{p.position:0{width}d}-{p.slug}.mp3"
+            stem = f"{p.position:0{width}d}-{p.slug}"
+            name = f"{stem}.{fmt}"
             f = facts[p.position]
             variables = series.merged_variables(p, row)
             options = dict(variables=variables, length=p.length,
@@ -186,13 +202,15 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
                            strict_variables=False, album=folder.album, track=(p.position, total), engine=engine,
                            **series.settings_for(p))
             folder.jobs.append({
-                "label": prefix + name[:-4],
+                "label": prefix + stem,
                 "position": p.position,
                 "row": getattr(row, "line", None),
                 "script": str(p.script),
                 "out": str(folder.path / name),
                 "name": name,
                 "title": (rendered_title(p.script, variables) or f["title"]) if f else p.script.stem,
+                "description": rendered_title(p.script, variables, "description") if f else None,
+                "language": f and f["language"],
                 "options": options,
                 "length": p.length or 0.0,
                 "hash": _job_hash(p.script, f, options, code) if f else None,
@@ -273,6 +291,69 @@ def _write_manifest(folder: Path, files: dict) -> None:
                              sort_keys=True, ensure_ascii=False) + "\n")
 
 
+@contextmanager
+def _locked(folder: Path, shared: bool):
+    """With ``shared`` (a shard: others may write the folder), an exclusive POSIX lock on the
+    folder's lock file for the block; else, or where fcntl is missing, none."""
+    try:
+        import fcntl
+    except ImportError:           # not POSIX: one batch at a time
+        fcntl = None
+    if not shared or fcntl is None:
+        yield
+        return
+    fd = os.open(folder / BATCH_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)              # (closing releases the lock)
+
+
+def _update_manifest(folder: Path, name: str, entry: dict | None, shared: bool) -> None:
+    """Set (or, with None, drop) one file's entry: read, merged and written (``shared``: under the
+    folder's lock), so shards finishing at once in one folder keep each other's entries."""
+    with _locked(folder, shared):
+        man = _read_manifest(folder)
+        if entry is None:
+            man.pop(name, None)
+        else:
+            man[name] = entry
+        _write_manifest(folder, man)
+
+
+def shard_of(job: dict, n: int) -> int:
+    """The shard (1..n) a job belongs to: a hash of its identity, the same on every machine."""
+    digest = hashlib.sha256(job["label"].encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n + 1
+
+
+def parse_shard(text: str, env=os.environ) -> tuple[int, int]:
+    """``I/N`` (1-based: 1/4 … 4/4), or ``auto/N``: the index from the scheduler's environment,
+    JOB_COMPLETION_INDEX (Kubernetes, 0-based: +1) or SLURM_ARRAY_TASK_ID (less
+    SLURM_ARRAY_TASK_MIN when set, so --array=0-3 and --array=1-4 both work; else 1-based)."""
+    i, sep, n = str(text).partition("/")
+    if not sep or not n.strip().isdigit() or int(n) < 1:
+        raise MeditateError(f"--shard {text!r}: write I/N (1 <= I <= N, e.g. 2/8) or auto/N")
+    n = int(n)
+    if i.strip() == "auto":
+        if env.get("JOB_COMPLETION_INDEX", "").strip().isdigit():
+            idx = int(env["JOB_COMPLETION_INDEX"]) + 1
+        elif env.get("SLURM_ARRAY_TASK_ID", "").strip().isdigit():
+            low = env.get("SLURM_ARRAY_TASK_MIN", "").strip()
+            idx = int(env["SLURM_ARRAY_TASK_ID"]) - (int(low) - 1 if low.isdigit() else 0)
+        else:
+            raise MeditateError(f"--shard {text!r}: neither {' nor '.join(SHARD_ENV)} is set; "
+                                f"run it as a Kubernetes Indexed Job or a Slurm array, or give I/N")
+    elif i.strip().isdigit():
+        idx = int(i)
+    else:
+        raise MeditateError(f"--shard {text!r}: write I/N (1 <= I <= N, e.g. 2/8) or auto/N")
+    if not 1 <= idx <= n:
+        raise MeditateError(f"--shard {text!r}: the index is {idx}, outside 1..{n} (I/N is 1-based)")
+    return idx, n
+
+
 def playlist_text(entries: list[tuple[str, float, str]], title: str | None = None) -> str:
     """Extended M3U (UTF-8): ``entries`` are (relative file name, seconds, title)."""
     lines = ["#EXTM3U"]
@@ -322,7 +403,8 @@ def _render_job(job: dict) -> dict:
         return {"ok": False, "message": f"{job['script']}: interrupted"}
     try:
         res = render(job["script"], Path(job["out"]), RenderOptions(**job["options"]))
-        return {"ok": True, "duration": float(res.duration)}
+        return {"ok": True, "duration": float(res.duration),
+                "chapters": [[t, round(a, 3), round(b, 3)] for t, a, b in res.chapters]}
     except MeditateError as e:
         return {"ok": False, "message": str(e)}
     except Exception as e:       # a bug, not the user's: still isolated, still one line
@@ -363,38 +445,57 @@ def plan_series(series_path, people_csv=None, out_dir=None, engine: str | None =
 
 
 def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: bool = False,
-              progress=None, engine: str | None = None, ignore_extra_columns: bool = False) -> BatchReport:
+              progress=None, engine: str | None = None, ignore_extra_columns: bool = False,
+              fmt: str = "mp3", feed: str | None = None, shard: tuple[int, int] | None = None,
+              finalize: bool = False) -> BatchReport:
     """Render a series (once per row of ``people_csv``) into ``out_dir``; see the module docstring.
 
     ``jobs``: worker processes (1: in this process; 0 or less: one per CPU). ``force``: render
     even what is up to date. ``progress``: anything with ``start(total, label)``, ``advance()``
-    and ``finish()``. ``engine``: force a speech engine (tests: "fake").
+    and ``finish()``. ``engine``: force a speech engine (tests: "fake"). ``fmt``: mp3, m4a or opus.
+    ``feed``: a base URL: a podcast feed per folder (feed.py). ``shard``: (i, n), render only
+    shard i of n (no playlists or feeds). ``finalize``: render nothing; write the playlists and
+    feeds, and report every job not up to date as missing.
 
     Manifest and people problems raise :class:`SeriesError` before anything is rendered;
     render problems are collected in the report (``report.ok`` is False).
     """
     t0 = time.monotonic()
+    if feed is not None:
+        from .feed import check_base_url
+
+        feed = check_base_url(feed)
     series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
     if out_dir.exists() and not out_dir.is_dir():
         raise SeriesError("the output folder is a file; choose another -o DIR", str(out_dir))
-    folders = plan(series, people, out_dir, engine, people_csv)
-    report = BatchReport(series.display_title, out_dir, total=sum(len(f.jobs) for f in folders))
+    folders = plan(series, people, out_dir, engine, people_csv, fmt)
+    mine = [j for f in folders for j in f.jobs if shard is None or shard_of(j, shard[1]) == shard[0]]
+    shown = series.display_title + (f" [shard {shard[0]}/{shard[1]}]" if shard else "")
+    report = BatchReport(shown, out_dir, total=len(mine))
 
-    manifests: dict[str, dict] = {}
-    status: dict[str, dict] = {}          # out path -> {"duration": …} for finished or up-to-date jobs
+    status: dict[str, dict] = {}          # out path -> its manifest entry, for finished or up-to-date jobs
     pending = []
     for folder in folders:
-        man = manifests[str(folder.path)] = _read_manifest(folder.path)
+        man = _read_manifest(folder.path)
         for job in folder.jobs:
+            if shard is not None and shard_of(job, shard[1]) != shard[0]:
+                continue
             entry = man.get(job["name"])
             out = Path(job["out"])
             if (not force and job["hash"] and isinstance(entry, dict) and entry.get("hash") == job["hash"]
                     and out.is_file() and out.with_suffix(".vtt").is_file()):
                 report.skipped += 1
-                status[job["out"]] = {"duration": float(entry.get("duration") or 0.0)}
+                status[job["out"]] = entry
+            elif finalize:
+                report.failed.append((job["label"], f"{job['out']}: missing (not rendered, or failed); run "
+                                                    f"its shard again, or the batch without --shard"))
             else:
                 pending.append(job)
+    if finalize:
+        _write_lists(series, folders, status, out_dir, report, feed)
+        report.elapsed = time.monotonic() - t0
+        return report
 
     # every job is checked before anything renders (a length out of reach, a broken template…)
     order = {j["label"]: i for i, j in enumerate(j for f in folders for j in f.jobs)}
@@ -432,18 +533,16 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
             progress.advance(report.skipped)
 
     def finished(job: dict, result: dict) -> None:
-        folder = str(Path(job["out"]).parent)
-        man = manifests[folder]
+        folder = Path(job["out"]).parent
         if result.get("ok"):
             report.rendered += 1
-            status[job["out"]] = {"duration": result["duration"]}
-            if job["hash"]:
-                man[job["name"]] = {"hash": job["hash"], "duration": round(result["duration"], 3),
-                                    "title": job["title"]}
+            status[job["out"]] = entry = {"hash": job["hash"], "duration": round(result["duration"], 3),
+                                          "title": job["title"], "chapters": result.get("chapters", [])}
+            # after every job: an interrupted batch keeps its progress
+            _update_manifest(folder, job["name"], entry if job["hash"] else None, shard is not None)
         else:
             report.failed.append((job["label"], result.get("message", "failed")))
-            man.pop(job["name"], None)
-        _write_manifest(Path(folder), man)   # after every job: an interrupted batch keeps its progress
+            _update_manifest(folder, job["name"], None, shard is not None)
         if progress is not None:
             progress.advance()
 
@@ -460,18 +559,36 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
             progress.finish()
 
     report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
+    if shard is None:
+        _write_lists(series, folders, status, out_dir, report, feed)
+    else:
+        report.outputs = [Path(j["out"]) for j in mine if j["out"] in status]
+    report.elapsed = time.monotonic() - t0
+    return report
+
+
+def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, report: BatchReport,
+                 feed: str | None) -> None:
+    """Each folder's playlist of what is there (``status``: out path -> manifest entry), and its feed."""
+    from .feed import Episode, write_feed
+
     for folder in folders:
-        entries = []
+        entries, episodes = [], []
         for job in folder.jobs:
             st = status.get(job["out"])
             if st is not None:
-                entries.append((job["name"], st["duration"], job["title"]))
+                duration = float(st.get("duration") or 0.0)
+                entries.append((job["name"], duration, job["title"]))
                 report.outputs.append(Path(job["out"]))
+                episodes.append(Episode(Path(job["out"]), job["position"], job["title"], duration,
+                                        st.get("chapters") or [], job.get("description")))
         pl = folder.path / PLAYLIST
         _write_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
-    report.elapsed = time.monotonic() - t0
-    return report
+        if feed is not None:
+            language = next((j.get("language") for j in folder.jobs if j.get("language")), None)
+            report.feeds.append(write_feed(folder.path, out_dir, feed, series, folder.album, episodes,
+                                           _write_atomic, language))
 
 
 def _run_pool(pending: list, jobs: int, finished) -> None:

@@ -116,7 +116,7 @@ def cli():
 @cli.command()
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file (.mp3 or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
+              help="Output file (.mp3, .m4a, .m4b, .opus or .wav); may use the script's variables, {{ slug }} and {{ title }}, "
                    "e.g. 'audio_out/{{ name }}/{{ slug }}.mp3'. Default: audio_out/<slug>.mp3")
 @click.option("--overwrite", is_flag=True,
               help="Replace an output rendered with other variable values (else that is an error).")
@@ -126,6 +126,10 @@ def cli():
 @click.option("--ambience", help="Ambience bed: none, white, pink, brown, ocean, drone, bowl-drone or an audio file.")
 @click.option("--ambience-level", type=click.FloatRange(-80, 0), metavar="DBFS",
               help="Bed level in dBFS where nothing is spoken (default: the script's, else -34).")
+@click.option("--from", "from_chapter", metavar="CHAPTER",
+              help="A preview from this chapter on (its # heading's title, or its number).")
+@click.option("--first", callback=_duration, metavar="DUR",
+              help="A preview of only the first DUR (e.g. 60s), from the start or from --from.")
 @click.option("--bell", type=click.Choice(BELLS), help="The sound of [bell] instead of the script's.")
 @click.option("--breath-cues", type=click.Choice(BREATH_CUES),
               help="What plays during [breathe …] instead of the script's choice.")
@@ -137,8 +141,8 @@ def cli():
 @click.option("--draft", is_flag=True,
               help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, bell, breath_cues, loudness,
-           bitrate, no_cache, strict_voice, draft, quiet):
+def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
+           breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
     from .script import check_ambience
@@ -148,7 +152,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
-                         keep_other_renders=not overwrite)
+                         keep_other_renders=not overwrite, from_chapter=from_chapter, first=first)
     res = do_render(script, out, opts, _progress(quiet))
     _warn(res.warnings)
     if not quiet:
@@ -162,34 +166,16 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @var_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .render import RenderOptions, _profile_loader, load
-    from .script import AMBIENCE_FILE_EXTS, read_source
-    from .timeline import voice_for_items
+    from .check import check_file
 
     given = _vars(variables)
     failed = 0
     for path in scripts:
         try:
-            from .series import is_series_file, load_series
-
-            if is_series_file(path):
-                load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
-                continue
-            src = read_source(path)
-            # required variables without a value get a placeholder: check the template, not the data
-            declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
-            values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
-            values.update({k: v for k, v in given.items() if k in declared})
-            script = load(path, RenderOptions(variables=values))
-            _warn(script.warnings)
-            voice_for_items(script, _profile_loader(script))
-            if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
-                bed = (script.path.parent / script.settings.ambience)
-                if not bed.is_file():
-                    raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
-                                        str(script.path), script.lines.get("ambience"))
+            _warn(check_file(path, given))
         except MeditateError as e:
-            click.echo(f"Error: {e}", err=True)
+            for each in getattr(e, "errors", [e]):      # a script's every error, in line order
+                click.echo(f"Error: {each}", err=True)
             failed += 1
     if failed:
         sys.exit(1)
@@ -204,15 +190,18 @@ def check(scripts, variables):
               help="With a series: the CSV of listeners, one plan per row.")
 @ignore_extra_option
 @strict_voice_option
+@click.option("--svg", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the fitted timeline to this SVG file (lanes for voice, pauses, breath, bells, "
+                   "chapters and the bed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, quiet):
+def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
     from .series import is_series_file
 
     if is_series_file(script):
-        if variables or length is not None or voice:
-            raise click.UsageError("--var, --length and --voice apply to a script; a series sets them in its "
+        if variables or length is not None or voice or svg:
+            raise click.UsageError("--var, --length, --voice and --svg apply to a script; a series sets them in its "
                                    "manifest (and --people per listener)")
         _plan_series(script, people, ignore_extra_columns, quiet)
         return
@@ -220,6 +209,11 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
+    if svg is not None:
+        from .files import write_text_atomic
+        from .timeline_svg import timeline_svg
+
+        write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
     chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
@@ -284,13 +278,32 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("-j", "--jobs", type=click.IntRange(0, 64), default=1, show_default=True,
               help="Render on N processes (0: one per CPU).")
 @click.option("--force", is_flag=True, help="Render again even where the output is up to date.")
+@click.option("--format", "fmt", type=click.Choice(["mp3", "m4a", "opus"]), default="mp3", show_default=True,
+              help="The files' format: MP3, AAC in MP4 (.m4a) or Ogg Opus; each with tags and chapters.")
+@click.option("--feed", metavar="BASE_URL",
+              help="Also write a podcast feed.xml per output folder; BASE_URL is where the output folder is "
+                   "served, e.g. https://example.org/calm/")
+@click.option("--shard", metavar="I/N",
+              help="Render only shard I of N (1-based), e.g. 3/8; auto/N takes I from JOB_COMPLETION_INDEX "
+                   "(Kubernetes, 0-based) or SLURM_ARRAY_TASK_ID. No playlists or feeds: see --finalize.")
+@click.option("--finalize", is_flag=True,
+              help="Render nothing: write the playlists (and feeds) once every shard is done; list any "
+                   "job that is missing (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-def batch(series, people, ignore_extra_columns, out_dir, jobs, force, quiet):
+def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
-    from .batch import run_batch
+    from .batch import parse_shard, run_batch
 
+    if shard is not None and finalize:
+        raise click.UsageError("--shard and --finalize go in separate runs: the shards, then one --finalize")
+    if shard is not None:
+        try:
+            shard = parse_shard(shard)
+        except MeditateError as e:
+            raise click.BadParameter(e.message.split(": ", 1)[-1], param_hint="--shard")
     report = run_batch(series, people, out_dir, jobs=jobs, force=force, progress=_progress(quiet),
-                       ignore_extra_columns=ignore_extra_columns)
+                       ignore_extra_columns=ignore_extra_columns, fmt=fmt, feed=feed, shard=shard,
+                       finalize=finalize)
     for line in report.error_lines():
         click.echo(line, err=True)
     if not quiet:
@@ -374,6 +387,22 @@ def say(text, voice, out, strict_voice):
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
     click.echo(f"{out}  {seconds:.2f} s  (voice {prof.name}, {prof.engine})")
+
+
+@cli.command()
+@click.argument("folder", required=False, default="scripts",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+def studio(folder, port, no_browser):
+    """A local web page to edit, check, see, hear and save the scripts in FOLDER (default scripts/)."""
+    try:
+        from .studio.app import serve
+    except ImportError as e:
+        raise click.ClickException(f"the studio needs its extra ({e.name} is missing): "
+                                   f"pip install '.[studio]' in the meditate folder")
+    serve(folder, port, open_browser=not no_browser, echo=click.echo)
 
 
 @cli.group(cls=_HelpGroup)

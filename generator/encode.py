@@ -13,9 +13,17 @@ Formats by extension:
   is given, fed raw s16le through a stdin pipe. ffmpeg writes a Xing/LAME
   header carrying encoder delay and padding, so a gapless-aware decoder
   (ffmpeg, most players) returns the exact input length.
+* ``.m4a`` / ``.m4b``: AAC-LC (ffmpeg's native ``aac``; the bundled build has no
+  libfdk) in MP4, 64 kbit/s mono, 96 kbit/s stereo. Chapters are muxed by
+  ffmpeg from an ffmetadata input: a QuickTime chapter text track (Apple) and a
+  Nero ``chpl`` atom (ffprobe, mutagen, most Android players). An edit list
+  hides the encoder's priming, so decoders return the input's length.
+* ``.opus``: Ogg Opus (libopus), 48 kbit/s mono, 64 kbit/s stereo, VBR, at
+  48 kHz (Opus knows no 44.1 kHz: ffmpeg resamples the input, and every Opus
+  decoder returns 48 kHz). Chapters and tags are Vorbis comments (tags.py).
 * ``.wav``: 16-bit PCM written in Python with :mod:`wave` (no ffmpeg).
 
-Closing an MP3 encoder that received no samples raises :class:`AudioError`
+Closing a coded (ffmpeg) encoder that received no samples raises :class:`AudioError`
 (ffmpeg would leave an unplayable header-only file); an empty WAV is valid.
 
 All float->int16 conversion goes through :func:`generator.audio.to_int16`.
@@ -26,6 +34,7 @@ import os
 import queue
 import threading
 import re
+import signal
 import subprocess
 import tempfile
 import wave
@@ -38,8 +47,12 @@ from .errors import AudioError
 from .ffmpeg import ffmpeg_exe
 from .interrupt import checkpoint
 
-SUPPORTED = (".mp3", ".wav")
+SUPPORTED = (".mp3", ".m4a", ".m4b", ".opus", ".wav")
+CODED = (".mp3", ".m4a", ".m4b", ".opus")       # lossy: the decoded file differs from the PCM fed
 VBR_QUALITY = {1: 5, 2: 4}    # LAME -V: about 70-90 kbit/s mono speech, 130-170 stereo with a bed
+# kbit/s by channels (mono: speech alone; stereo: speech over a bed); see the README's sizes
+BITRATES = {".m4a": {1: 64, 2: 96}, ".opus": {1: 48, 2: 64}}
+OPUS_RATE = 48000
 
 
 class _Feeder:
@@ -96,16 +109,29 @@ def _widen_pipe(pipe) -> None:
         pass            # not Linux, or a lower pipe-max-size: the default pipe still works
 
 
+def _exit_reason(rc) -> str:
+    """What ended ffmpeg, in words: a signal by name (SIGXFSZ: the file size limit), else its code."""
+    if rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        hint = "; the file size limit (ulimit -f) was reached" if name == "SIGXFSZ" else ""
+        return f"ffmpeg was ended by {name}{hint}"
+    return f"exit code {rc}"
+
+
 def _last_line(text: str, default: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else default
+    # without ffmpeg's "[out#0/mp3 @ 0x55…] " prefix: "Error closing file: No space left on device"
+    return re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", lines[-1]) if lines else default
 
 
 class Encoder:
     """``with Encoder("out.mp3", channels=2) as enc: enc.write(chunk)``."""
 
     def __init__(self, out_path, rate: int = SAMPLE_RATE, channels: int = 1, bitrate_kbps: int | None = None,
-                 finalize=None):
+                 finalize=None, chapters=()):
         self.out_path = os.fspath(out_path)
         self.rate = int(rate)
         self.channels = int(channels)
@@ -114,18 +140,21 @@ class Encoder:
         self.ext = os.path.splitext(self.out_path)[1].lower()
         if self.ext not in SUPPORTED:
             raise AudioError(
-                f"unsupported output format {self.ext or '(no extension)'!r}; use .mp3 or .wav", path=self.out_path
+                f"unsupported output format {self.ext or '(no extension)'!r}; use "
+                f"{', '.join(SUPPORTED[:-1])} or {SUPPORTED[-1]}", path=self.out_path
             )
         # no bitrate: LAME's VBR (V5 mono, V4 stereo), which keeps the level and peaks of the input
         # (CBR at 64-192k measured about 0.4 LU quieter after decoding) and encodes faster
         self.bitrate_kbps = int(bitrate_kbps) if bitrate_kbps else None
         self.frames_written = 0
         self.finalize = finalize  # called with the finished temporary file before the rename (e.g. tagging)
+        self.chapters = list(chapters)  # (title, start s, end s): muxed into MP4 (other formats: tags.py)
         self._feeder = None
         self._closed = False
         self._proc = None
         self._err = None
         self._wav = None
+        self._meta = None
         folder = os.path.dirname(os.path.abspath(self.out_path))
         if not os.path.isdir(folder):
             raise AudioError("output folder does not exist", path=self.out_path)
@@ -149,15 +178,36 @@ class Encoder:
             return ["-b:a", f"{self.bitrate_kbps}k"]
         return ["-q:a", str(VBR_QUALITY.get(self.channels, 4))]
 
+    def codec_args(self) -> list:
+        """ffmpeg's output options for the format: codec, rate, container."""
+        if self.ext == ".mp3":
+            return ["-c:a", "libmp3lame", *self.lame_args(), "-id3v2_version", "3", "-write_xing", "1", "-f", "mp3"]
+        kbps = self.bitrate_kbps or BITRATES[".opus" if self.ext == ".opus" else ".m4a"][self.channels]
+        if self.ext == ".opus":
+            return ["-c:a", "libopus", "-b:a", f"{kbps}k", "-vbr", "on", "-application", "audio",
+                    "-ar", str(OPUS_RATE), "-f", "ogg"]
+        # faststart: the index first, so a podcast app can play while it downloads
+        return ["-c:a", "aac", "-b:a", f"{kbps}k", "-movflags", "+faststart", "-f", "mp4"]
+
+    def _chapter_input(self) -> list:
+        """An ffmetadata file with the chapters as ffmpeg's second input (MP4 only)."""
+        if not self.chapters or self.ext not in (".m4a", ".m4b"):
+            return []
+        from .tags import ffmetadata
+
+        self._meta = tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".ffmeta", delete=False)
+        with self._meta as f:
+            f.write(ffmetadata(self.chapters))
+        return ["-f", "ffmetadata", "-i", self._meta.name, "-map", "0:a", "-map_chapters", "1"]
+
     def _start_ffmpeg(self) -> None:
         self._err = tempfile.TemporaryFile()  # a file, not a PIPE: ffmpeg can never block on stderr
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-v", "error", "-y",
             "-f", "s16le", "-ar", str(self.rate), "-ac", str(self.channels), "-i", "pipe:0",
-            "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
-            "-c:a", "libmp3lame", *self.lame_args(),
-            "-id3v2_version", "3", "-write_xing", "1",
-            "-f", "mp3", self.tmp_path,
+            *self._chapter_input(),
+            "-map_metadata:g", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+            *self.codec_args(), self.tmp_path,
         ]
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
@@ -174,7 +224,7 @@ class Encoder:
         except (OSError, ValueError):
             text = ""
         rc = self._proc.returncode if self._proc is not None else None
-        return _last_line(text, f"exit code {rc}")
+        return _last_line(text, _exit_reason(rc))
 
     # -- public ------------------------------------------------------------------
     def write(self, chunk: np.ndarray) -> None:
@@ -212,7 +262,8 @@ class Encoder:
             else:
                 if self.frames_written == 0:
                     # ffmpeg would produce a header-only file that no player can open
-                    raise AudioError("no audio was written; refusing to create an empty MP3", path=self.out_path)
+                    raise AudioError(f"no audio was written; refusing to create an empty {self.ext[1:].upper()}",
+                                     path=self.out_path)
                 fed = self._feeder.finish() if self._feeder is not None else True
                 try:
                     self._proc.stdin.close()
@@ -269,6 +320,12 @@ class Encoder:
         if self._err is not None:
             self._err.close()
             self._err = None
+        if self._meta is not None:
+            try:
+                os.unlink(self._meta.name)
+            except FileNotFoundError:
+                pass
+            self._meta = None
 
     def __enter__(self) -> "Encoder":
         return self
@@ -338,12 +395,18 @@ def decode(path, rate: int = SAMPLE_RATE, channels: int | None = None) -> Audio:
     return Audio(samples.astype(np.float32, copy=False), rate)
 
 
-def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int | None = None) -> np.ndarray:
-    """``samples`` (float32, mono 1-D or ``(n, 2)``) through LAME with the settings :class:`Encoder`
-    uses and back: what a listener's decoder returns (same length; int16 rounding included)."""
+def round_trip(samples: np.ndarray, rate: int = SAMPLE_RATE, bitrate_kbps: int | None = None,
+               ext: str = ".mp3") -> np.ndarray:
+    """``samples`` (float32, mono 1-D or ``(n, 2)``) through the ``ext`` codec with the settings
+    :class:`Encoder` uses and back: what a listener's decoder returns (int16 rounding included),
+    at ``rate`` (an Opus decoder's 48 kHz resampled back; the same length but for resampling's
+    last few samples)."""
     with tempfile.TemporaryDirectory(prefix="meditate-trip-") as tmp:
-        path = os.path.join(tmp, "excerpt.mp3")
+        path = os.path.join(tmp, "excerpt" + ext)
         channels = 1 if np.ndim(samples) == 1 else int(np.shape(samples)[1])
-        with Encoder(path, rate, channels, bitrate_kbps) as enc:
-            enc.write(samples)
-        return decode(path, rate, channels).samples
+        try:
+            with Encoder(path, rate, channels, bitrate_kbps) as enc:
+                enc.write(samples)
+            return decode(path, rate, channels).samples
+        except AudioError as e:     # not the user's file: don't name the temporary one
+            raise AudioError(f"{e.message} (encoding an excerpt to measure the MP3 coding)") from e

@@ -47,10 +47,10 @@ def profile(x: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     return y[0].reshape(nb, BLOCK).sum(axis=1).astype(np.float32)
 
 
-def clip_profile(path: Path, limit: int | None = None) -> np.ndarray:
-    """The profile of the cached clip at ``path`` (made and stored beside it on first use);
-    ``limit``: of its first ``limit`` samples only."""
-    side = Path(str(path)[: -len(".npy")] + SUFFIX)
+def clip_profile(clip, limit: int | None = None) -> np.ndarray:
+    """The profile of a cached :class:`~generator.speech.Clip` (made and stored beside its file
+    on first use); ``limit``: of its first ``limit`` samples only."""
+    side = Path(str(clip.path)[: -len(".npy")] + SUFFIX)
     prof = None
     if limit is None and side.exists():
         try:
@@ -58,7 +58,7 @@ def clip_profile(path: Path, limit: int | None = None) -> np.ndarray:
         except (ValueError, OSError):
             prof = None
     if prof is None:
-        data = np.load(path, mmap_mode="r")
+        data = clip.load()
         prof = profile(data if limit is None else data[:limit])
         if limit is None:
             try:

@@ -1,6 +1,7 @@
 """Writing outputs so that a failure never leaves a half-written file behind."""
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -29,15 +30,34 @@ def write_text_atomic(path: Path, text: str) -> None:
 def save_npy_atomic(path: Path, array) -> None:
     """``np.save`` to ``path`` through a temporary file in its folder (made if missing), renamed
     into place: readers in other processes never see half an array. Cache files keep
-    mkstemp's private 0600 mode."""
+    mkstemp's private 0600 mode. A folder removed meanwhile (``meditate cache clear`` while a
+    render runs) is made again."""
     import numpy as np
 
     path = Path(path)
+    # through a buffer: np.save's own fwrite reports a full disk as "N requested and M
+    # written", without its errno; a plain write says "No space left on device" (or EFBIG)
+    buf = io.BytesIO()
+    np.save(buf, array)
+    for attempt in range(3):
+        try:
+            _write_bytes_atomic(path, buf.getbuffer())
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+        except OSError as e:
+            if e.filename is None and e.errno is not None:
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
+
+
+def _write_bytes_atomic(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -315,8 +315,9 @@ def _as_2d(chunk: np.ndarray, channels: int) -> np.ndarray:
     return a
 
 
-def block_loudness_from_segments(seg: np.ndarray, rate: int) -> np.ndarray:
-    """Loudness (LUFS) of every complete 400 ms block from 100 ms segment energies."""
+def block_energies_from_segments(seg: np.ndarray, rate: int) -> np.ndarray:
+    """Mean square (channel-weighted, K-weighted) of every complete 400 ms block from 100 ms
+    segment energies; linear in them, so stems' blocks add like their segments."""
     s = np.asarray(seg, dtype=np.float64)
     if s.ndim != 1:
         raise AudioError(f"segment energies must be 1-D, got shape {s.shape}")
@@ -326,9 +327,32 @@ def block_loudness_from_segments(seg: np.ndarray, rate: int) -> np.ndarray:
     k = np.arange(3, s.size, dtype=np.int64)
     ends = ((k + 1) * int(rate)) // 10  # segment k ends at ((k + 1) * rate) // 10
     starts = ((k - 3) * int(rate)) // 10
-    z = blocks / (ends - starts).astype(np.float64)
+    return blocks / (ends - starts).astype(np.float64)
+
+
+def block_loudness_from_segments(seg: np.ndarray, rate: int) -> np.ndarray:
+    """Loudness (LUFS) of every complete 400 ms block from 100 ms segment energies."""
+    z = block_energies_from_segments(seg, rate)
     with np.errstate(divide="ignore"):
         return -0.691 + 10.0 * np.log10(z)
+
+
+_ABSOLUTE_GATE_Z = 10.0 ** ((ABSOLUTE_GATE_LUFS + 0.691) / 10.0)
+
+
+def gated_loudness(z: np.ndarray, relative_db: float = 0.0) -> float:
+    """Gated integrated loudness (BS.1770-4) of blocks' mean squares ``z``; ``relative_db``
+    moves the relative gate (0: the standard's)."""
+    if z.size == 0:
+        return float("-inf")
+    audible = z >= _ABSOLUTE_GATE_Z
+    if not audible.any():
+        return float("-inf")
+    gamma = z[audible].mean() * 10.0 ** ((RELATIVE_GATE_LU + relative_db) / 10.0)
+    keep = z[(z > gamma) & (z > _ABSOLUTE_GATE_Z)]
+    if not keep.size:
+        return float("-inf")
+    return -0.691 + 10.0 * math.log10(keep.mean())
 
 
 def integrated_from_segments(seg: np.ndarray, rate: int) -> float:
@@ -339,18 +363,7 @@ def integrated_from_segments(seg: np.ndarray, rate: int) -> float:
     stems measured separately combine as ``g**2 * voice + bed`` (same length,
     uncorrelated or not: cross terms are the only thing left out).
     """
-    lj = block_loudness_from_segments(seg, rate)
-    if lj.size == 0:
-        return float("-inf")
-    z = 10.0 ** ((lj + 0.691) / 10.0)
-    abs_gated = lj >= ABSOLUTE_GATE_LUFS
-    if not abs_gated.any():
-        return float("-inf")
-    gamma_r = -0.691 + 10.0 * math.log10(z[abs_gated].mean()) + RELATIVE_GATE_LU
-    keep = (lj > gamma_r) & (lj > ABSOLUTE_GATE_LUFS)
-    if not keep.any():
-        return float("-inf")
-    return -0.691 + 10.0 * math.log10(z[keep].mean())
+    return gated_loudness(block_energies_from_segments(seg, rate))
 
 
 class LoudnessMeter:

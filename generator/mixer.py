@@ -197,7 +197,7 @@ class Mixer:
         seg = np.zeros(self.timeline.frames // segment)
         for ev in self.events:
             if ev.clip is not None:
-                prof = energy.clip_profile(ev.clip.path, ev.length if ev.length < ev.clip.frames else None)
+                prof = energy.clip_profile(ev.clip, ev.length if ev.length < ev.clip.frames else None)
             elif isinstance(ev.key, tuple) and ev.key[0] == "glide":
                 # a window's energy does not depend on the oscillator phase it starts with
                 from .sounds import glide_window

@@ -30,6 +30,8 @@ DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
 MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for MP3, by channels: LAME
                                      # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
+PEAK_MARGIN = {".mp3": MP3_PEAK_MARGIN, ".m4a": {1: 3.5, 2: 2.0}, ".m4b": {1: 3.5, 2: 2.0},
+               ".opus": {1: 2.5, 2: 2.5}}   # the same per codec (measured: see the README's formats)
 CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
 LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
@@ -67,6 +69,8 @@ class RenderOptions:
     draft: bool = False              # fast draft: espeak voices (piper profiles' fallbacks), no bed, WAV
     keep_other_renders: bool = False  # refuse to replace an output rendered with other variables
     author: str | None = None        # the artist tag instead of the script's (a series' author:)
+    from_chapter: str | None = None  # a preview: start at this chapter (its title or number)
+    first: float | None = None       # a preview: only this many seconds
 
 
 @dataclass
@@ -89,6 +93,7 @@ class RenderResult:
     passes: int = 1          # mixing passes (more than one: the retry caught a prediction that was off)
     bed_shift: float = 0.0   # dB the bed was moved from the script's level, clear of the loudness gate
     bed_level: float | None = None   # the script's (author's) bed level, dBFS
+    chapters: list = field(default_factory=list)   # (title, start s, end s), as tagged
 
     def notes(self) -> str:
         """What the summary line adds: a bed level changed, more than one mixing pass."""
@@ -307,11 +312,23 @@ def make_mixer(p: Prepared, bed=None):
                  bed=bed, bed_gain_db=s.ambience_level)
 
 
-def default_output(script_path, draft: bool = False) -> Path:
-    return Path("audio_out") / (Path(script_path).stem + (".wav" if draft else ".mp3"))
+def default_output(script_path, draft: bool = False, preview: bool = False) -> Path:
+    """``audio_out/<slug>.mp3`` (``.wav`` for a draft; ``<slug>.preview.…`` for a preview, which
+    never replaces the whole practice's file)."""
+    return Path("audio_out") / (Path(script_path).stem + (".preview" if preview else "")
+                                + (".wav" if draft else ".mp3"))
 
 
-OUTPUT_EXTS = (".mp3", ".wav")
+def _preview(p: Prepared, opts: RenderOptions) -> Prepared:
+    """Part of the practice, timed exactly as in the whole (the length is fitted first)."""
+    from .timeline import excerpt, find_chapter
+
+    start = find_chapter(p.timeline, opts.from_chapter, str(p.script.path)).start if opts.from_chapter else 0
+    frames = None if opts.first is None else int(round(opts.first * SAMPLE_RATE))
+    return replace(p, timeline=excerpt(p.timeline, start, frames))
+
+
+OUTPUT_EXTS = (".mp3", ".m4a", ".m4b", ".opus", ".wav")
 RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables each file was rendered with
 
 
@@ -331,7 +348,8 @@ def output_path(out, script: Script) -> Path:
         text = render_text(text, values, str(out), None)
     path = Path(text)
     if path.suffix.lower() not in OUTPUT_EXTS:
-        raise MeditateError(f"the output must end in .mp3 or .wav, not {path.suffix or '(none)'!r}; "
+        raise MeditateError(f"the output must end in {', '.join(OUTPUT_EXTS[:-1])} or {OUTPUT_EXTS[-1]}, "
+                            f"not {path.suffix or '(none)'!r}; "
                             f"e.g. -o {path.with_suffix('.mp3')}", str(path))
     return path
 
@@ -380,7 +398,10 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     if out and "{" not in str(out):
         output_path(out, None)       # a wrong extension is said before any speech is synthesized
     p = prepare(path, opts, progress, store)
-    out = output_path(out or default_output(path, opts.draft), p.script)
+    preview = opts.from_chapter is not None or opts.first is not None
+    if preview:
+        p = _preview(p, opts)
+    out = output_path(out or default_output(path, opts.draft, preview), p.script)
     if opts.keep_other_renders:
         _check_not_another_render(out, p.script)
     mixer = make_mixer(p, make_bed(p))
@@ -422,7 +443,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured + level.predicted - expected
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
-                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level)
+                        p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
 
 def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
@@ -435,9 +456,8 @@ def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
 
 def peak_ceiling(out: Path, channels: int, bitrate: int | None) -> float:
     """The limiter's ceiling (dBTP) that keeps the decoded file's true peak at TRUE_PEAK_CEILING."""
-    if out.suffix.lower() != ".mp3":
-        return TRUE_PEAK_CEILING
-    return TRUE_PEAK_CEILING - MP3_PEAK_MARGIN[channels]
+    margin = PEAK_MARGIN.get(out.suffix.lower())
+    return TRUE_PEAK_CEILING - margin[channels] if margin else TRUE_PEAK_CEILING
 
 
 @dataclass
@@ -463,11 +483,11 @@ def solve_level(p: Prepared, mixer, model: "LoudnessModel", opts: RenderOptions,
 
 def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrate: int | None):
     """How much K-weighted energy the limiter leaves of the foreground and of the bed, and how
-    much of that MP3 coding leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
+    much of that coding (MP3, AAC, Opus) leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
     from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
     the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
     on quiet noise)."""
-    from .encode import round_trip
+    from .encode import CODED, round_trip
     from .loudness import LoudnessMeter
     from .master import Master
 
@@ -483,8 +503,8 @@ def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrat
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, peak_ceiling(out, mixer.channels, bitrate))
     limited = np.concatenate([master.process(pcm), master.flush()])
     versions = [pcm, limited]
-    if out.suffix.lower() == ".mp3":
-        versions.append(round_trip(limited, SAMPLE_RATE, bitrate))
+    if out.suffix.lower() in CODED:
+        versions.append(round_trip(limited, SAMPLE_RATE, bitrate, out.suffix.lower()))
     energies = []
     for x in versions:
         m = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
@@ -576,7 +596,7 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
         return check.integrated_lufs()
 
     # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
-    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate,
+    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate, chapters=_chapters(p),
                  finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
         measured = run_yielding(lambda: mix_into(enc))
         if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
@@ -593,26 +613,39 @@ class LoudnessModel:
     decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
 
     def __init__(self, fg: np.ndarray, bed: np.ndarray):
+        from .loudness import block_energies_from_segments
+
         self.fg, self.bed = fg, bed
         self.limiting = self.coding = (1.0, 1.0)
+        # the 400 ms blocks' mean squares of each stem (linear in the segments, so they add too)
+        self._fb = block_energies_from_segments(fg, SAMPLE_RATE)
+        self._bb = block_energies_from_segments(bed, SAMPLE_RATE)
 
-    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+    def _factors(self, g: float, shift: float, coded: bool) -> tuple[float, float]:
         fc, bc = self.limiting
         if coded:
             fc, bc = fc * self.coding[0], bc * self.coding[1]
-        return (g * g * fc) * self.fg + (10 ** (shift / 10) * bc) * self.bed
+        return g * g * fc, 10 ** (shift / 10) * bc
+
+    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+        f, b = self._factors(g, shift, coded)
+        return f * self.fg + b * self.bed
+
+    def _blocks(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
+        f, b = self._factors(g, shift, coded)
+        return f * self._fb + b * self._bb
 
     def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
-        from .loudness import integrated_from_segments
+        from .loudness import gated_loudness
 
-        return integrated_from_segments(self.segments(g, shift, coded), SAMPLE_RATE)
+        return gated_loudness(self._blocks(g, shift, coded))
 
     def solve(self, target: float, shift: float = 0.0) -> float:
         """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
         gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
-        from .loudness import integrated_from_segments
+        from .loudness import gated_loudness
 
-        if not self.fg.size or not np.isfinite(integrated_from_segments(self.fg, SAMPLE_RATE)):
+        if not self.fg.size or not np.isfinite(gated_loudness(self._fb)):
             return 1.0           # nothing audible in the foreground: leave it be
         lo, hi = -60.0, 60.0
         for _ in range(32):
@@ -628,21 +661,11 @@ class LoudnessModel:
         """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
         loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
         or a prediction off by a fraction of a dB can put them)."""
-        from .loudness import ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU, block_loudness_from_segments
+        from .loudness import gated_loudness
 
-        lj = block_loudness_from_segments(self.segments(g, shift), SAMPLE_RATE)
-        audible = lj > ABSOLUTE_GATE_LUFS
-        if not audible.any():
-            return False
-        z = 10.0 ** (lj / 10.0)
-        gate = 10 * np.log10(z[audible].mean()) + RELATIVE_GATE_LU
-
-        def kept(floor):
-            keep = audible & (lj > floor)
-            return 10 * np.log10(z[keep].mean()) if keep.any() else float("-inf")
-
-        now = kept(gate)
-        return max(abs(kept(gate + GATE_MARGIN) - now), abs(kept(gate - GATE_MARGIN) - now)) > GATE_SWING
+        z = self._blocks(g, shift)
+        now = gated_loudness(z)
+        return max(abs(gated_loudness(z, GATE_MARGIN) - now), abs(gated_loudness(z, -GATE_MARGIN) - now)) > GATE_SWING
 
     def condition(self, target: float) -> tuple[float, float]:
         """``(gain, bed shift dB)``: the solved gain, and the bed moved by the fewest BED_STEP steps
@@ -744,13 +767,16 @@ def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | No
     return prof, samples.shape[0] / SAMPLE_RATE
 
 
+def _chapters(p: Prepared) -> list:
+    return [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
+
+
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
-    if out.suffix.lower() != ".mp3":
+    if out.suffix.lower() == ".wav":
         return
     from .tags import write_tags
 
     checkpoint("tag")
     s = p.script.settings
-    chapters = [(c.title, c.start / SAMPLE_RATE, c.end / SAMPLE_RATE) for c in p.timeline.chapters]
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
-               comment=s.description, chapters=chapters, fmt="mp3")
+               comment=s.description, chapters=_chapters(p), fmt=out.suffix.lower()[1:])

@@ -228,8 +228,9 @@ def yaml_problem(e: yaml.YAMLError) -> str:
 def utf16_problem(raw: bytes) -> str | None:
     """Why a UTF-16 file (with or without its byte-order mark) is not read, else None."""
     head = raw[:4096]
+    odd, even = head[1::2].count(0), head[0::2].count(0)     # ASCII in UTF-16: every other byte is 0
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-            len(head) >= 4 and (head[1::2].count(0) > len(head) * 0.4 or head[0::2].count(0) > len(head) * 0.4)):
+            len(head) >= 4 and max(odd, even) > len(head) * 0.4 and min(odd, even) < len(head) * 0.02):
         return "this file is saved as UTF-16; save it as UTF-8 (in most editors: Save As, encoding UTF-8)"
     return None
 
@@ -249,7 +250,8 @@ def _load_yaml(text: str, shown: str, first_line: int):
     return data, lines
 
 
-def parse_settings(src: Source) -> Settings:
+def parse_settings(src: Source, errors: list | None = None) -> Settings:
+    """The front matter as settings; ``errors``, when given, collects unknown keys instead of raising."""
     shown = str(src.path)
     meta = src.meta
 
@@ -258,8 +260,9 @@ def parse_settings(src: Source) -> Settings:
 
     for key in meta:
         if key not in FRONT_MATTER_KEYS:
-            fail(str(key), f"unknown front matter key {key!r}{did_you_mean(key, FRONT_MATTER_KEYS)}; "
-                           f"allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}")
+            _fail(ScriptError(f"unknown front matter key {key!r}{did_you_mean(key, FRONT_MATTER_KEYS)}; "
+                              f"allowed: {', '.join(sorted(FRONT_MATTER_KEYS))}", shown, src.meta_lines.get(str(key))),
+                  errors)
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise ScriptError("front matter needs a 'title:'", shown, src.meta_lines.get("title", 2))
@@ -421,6 +424,17 @@ def _first_use(src: Source, names: list[str]) -> int | None:
     return None
 
 
+class ScriptErrors(ScriptError):
+    """Several errors in one script: reads as the first (with a count); ``errors`` has them all."""
+
+    def __init__(self, errors: list[ScriptError]):
+        first = errors[0]
+        more = len(errors) - 1
+        super().__init__(first.message + (f" (and {more} more error{'s' if more > 1 else ''}: "
+                                          f"`meditate check` lists them)" if more else ""), first.path, first.line)
+        self.errors = errors
+
+
 # ---------------------------------------------------------------- the body
 _CUE_RE = re.compile(r"\[([^\[\]\n]*)\]")
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -458,16 +472,18 @@ def _markdown_inline(text: str, shown: str, line: int, warnings: list | None) ->
     return text
 
 
-def parse_body(lines: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
+def parse_body(lines: list[tuple[int, str]], shown: str, warnings: list | None = None,
+               errors: list | None = None) -> list[Item]:
     """Turn rendered ``(line, text)`` pairs into items; paragraph breaks become paragraph pauses later.
 
-    ``warnings`` collects a :class:`ScriptError` per line with symbols a voice would read out."""
+    ``warnings`` collects a :class:`ScriptError` per line with symbols a voice would read out;
+    ``errors``, when given, collects each bad line's error (the line is skipped) instead of raising."""
     items: list[Item] = []
     paragraph: list[tuple[int, str]] = []
 
     def flush():
         if paragraph:
-            items.extend(_parse_paragraph(paragraph, shown, warnings))
+            items.extend(_parse_paragraph(paragraph, shown, warnings, errors))
             paragraph.clear()
         items.append(_PARAGRAPH_BREAK)
 
@@ -481,7 +497,8 @@ def parse_body(lines: list[tuple[int, str]], shown: str, warnings: list | None =
             flush()
             title = _markdown_inline(_LINK_RE.sub(lambda m: m.group(1), m.group(2)), shown, line, None).strip()
             if not title:
-                raise ScriptError("a heading needs a title after the #", shown, line)
+                _fail(ScriptError("a heading needs a title after the #", shown, line), errors)
+                continue
             items.append(Heading(title, len(m.group(1)), line))
             continue
         paragraph.append((line, _markdown_block(stripped)))
@@ -518,7 +535,15 @@ def _last_timed(items: list[Item]):
     return None
 
 
-def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: list | None = None) -> list[Item]:
+def _fail(error: ScriptError, errors: list | None) -> None:
+    """Raise ``error``, or collect it when ``errors`` is a list (check reports every error)."""
+    if errors is None:
+        raise error
+    errors.append(error)
+
+
+def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: list | None = None,
+                     errors: list | None = None) -> list[Item]:
     items: list[Item] = []
     words: list[str] = []
     text_line = None
@@ -530,7 +555,8 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: lis
             items.append(Speech(text, text_line))
         words, text_line = [], None
 
-    for line, text in paragraph:
+    def read(line: int, text: str) -> None:
+        nonlocal text_line
         pos = 0
         for m in _CUE_RE.finditer(text):
             before = text[pos:m.start()]
@@ -548,6 +574,12 @@ def _parse_paragraph(paragraph: list[tuple[int, str]], shown: str, warnings: lis
         if rest.strip():
             text_line = text_line or line
             words.append(rest.strip())
+
+    for line, text in paragraph:
+        try:
+            read(line, text)
+        except ScriptError as e:
+            _fail(e, errors)
     end_phrase()
     return items
 
@@ -662,14 +694,17 @@ def fill_front_matter(src: Source, settings: Settings, values: dict) -> None:
             setattr(settings, key, render_text(text, values, str(src.path), src.meta_lines.get(key)))
 
 
-def rendered_title(path: Path | str, variables: dict) -> str | None:
-    """The script's title filled in with ``variables`` (lenient, as a batch passes them); None
-    when the script or its variables are not right (its render reports why)."""
+def rendered_title(path: Path | str, variables: dict, key: str = "title") -> str | None:
+    """The script's title (or another of TEMPLATED_KEYS) filled in with ``variables`` (lenient, as
+    a batch passes them); None when unset, or when the script or its variables are not right (its
+    render reports why)."""
     try:
         src = read_source(path)
         settings = parse_settings(src)
+        if not getattr(settings, key):
+            return None
         values = resolve_variables(src, settings, dict(variables), strict=False)
-        return render_text(settings.title, values, str(src.path), src.meta_lines.get("title"))
+        return render_text(getattr(settings, key), values, str(src.path), src.meta_lines.get(key))
     except ScriptError:
         return None
 
@@ -679,7 +714,8 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
                 overrides: dict | None = None) -> Script:
     """Read, validate and template a script; ``overrides`` replace front-matter settings."""
     src = read_source(path)
-    settings = parse_settings(src)
+    errors: list[ScriptError] = []      # every unknown key and bad body line, reported together
+    settings = parse_settings(src, errors)
     for k, v in (overrides or {}).items():
         if v is not None:
             setattr(settings, k, v)
@@ -687,7 +723,9 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
     fill_front_matter(src, settings, values)
     rendered = render_body(src.body, values, str(src.path), src.body_line)
     warnings: list[ScriptError] = []
-    items = parse_body(rendered, str(src.path), warnings)
+    items = parse_body(rendered, str(src.path), warnings, errors)
+    if errors:
+        raise ScriptErrors(errors)
     if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)

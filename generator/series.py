@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -21,7 +22,9 @@ from .errors import MeditateError, SeriesError, did_you_mean
 from .script import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
                      looks_like_series, utf16_problem, yaml_problem)
 
-SERIES_KEYS = ("title", "author", "voice", "ambience", "ambience_level", "breath_cues", "bell", "variables", "practices")
+SERIES_KEYS = ("title", "author", "description", "artwork", "start_date", "voice", "ambience", "ambience_level",
+               "breath_cues", "bell", "variables", "practices")
+FEED_EPOCH = date(2024, 1, 1)     # day 1 of a feed whose manifest sets no start_date:
 PRACTICE_KEYS = ("script", "length", "voice", "ambience", "breath_cues", "bell", "variables")
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_PEOPLE_BYTES = 20_000_000
@@ -64,6 +67,9 @@ class Series:
     breath_cues: str | None = None
     bell: str | None = None
     author: str | None = None                       # the artist tag of every practice
+    description: str | None = None                  # the podcast feed's summary
+    artwork: str | None = None                      # the feed's artwork: an http(s) URL or an image file's path
+    start_date: date = FEED_EPOCH                   # the feed's day 1 (publication dates)
     variables: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
     var_lines: dict = field(default_factory=dict)   # variable -> manifest line
@@ -196,6 +202,7 @@ def load_series(path) -> Series:
                                                      lambda m: fail("ambience_level", m))
     if "author" in top:
         series.author = _text_value(top["author"], "author", shown, lines["author"])
+    _feed_settings(series, top, lines, shown, base)
     if "variables" in top:
         series.variables = _variables(top["variables"], shown, lines["variables"], series.var_lines)
 
@@ -210,6 +217,29 @@ def load_series(path) -> Series:
     _check_variable_names(series)
     _check_title_variables(series)
     return series
+
+
+def _feed_settings(series: Series, top: dict, lines: dict, shown: str, base: Path) -> None:
+    """description:, artwork: and start_date:, used by ``batch --feed``."""
+    if "description" in top:
+        series.description = _text_value(top["description"], "description", shown, lines["description"])
+    if "artwork" in top:
+        v = _text_value(top["artwork"], "artwork", shown, lines["artwork"])
+        if v and not v.lower().startswith(("http://", "https://")):
+            f = Path(v).expanduser()
+            f = f if f.is_absolute() else base / f
+            if f.suffix.lower() not in (".jpg", ".jpeg", ".png") or not f.is_file():
+                raise SeriesError(f"artwork: {v!r} must be a .jpg or .png file (relative to the manifest) or an "
+                                  f"http(s) URL; looked for {f}", shown, lines["artwork"])
+            v = str(f.resolve())
+        series.artwork = v or None
+    if "start_date" in top:
+        v = _scalar(top["start_date"])
+        try:
+            series.start_date = v if isinstance(v, date) else date.fromisoformat(str(v))
+        except ValueError:
+            raise SeriesError(f"start_date: {v!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-01-06",
+                              shown, lines["start_date"])
 
 
 def _check_variable_names(series: Series) -> None:

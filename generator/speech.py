@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +64,16 @@ class Clip:
     path: Path
     frames: int
     text: str
+    # the samples, memory-mapped when the clip is made: they stay readable if the cache is
+    # cleared meanwhile (`meditate cache clear` during a batch removes the file, not the mapping)
+    data: np.ndarray = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
         return self.frames / SAMPLE_RATE
 
     def load(self) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r")
+        return self.data if self.data is not None else np.load(self.path, mmap_mode="r")
 
 
 def clip_key(text: str, profile: VoiceProfile) -> str:
@@ -148,14 +151,18 @@ class SpeechStore:
             try:
                 arr = np.load(path, mmap_mode="r")
                 self.reused += 1
-                return Clip(path, int(arr.shape[0]), text)
+                return Clip(path, int(arr.shape[0]), text, arr)
             except (ValueError, OSError):
                 path.unlink(missing_ok=True)   # a damaged cache entry is made again
         audio = self.engine_for(profile).synthesize(text, profile)
         samples = finish_clip(audio, profile.volume)
         save_npy_atomic(path, samples)
         self.synthesized += 1
-        return Clip(path, int(samples.shape[0]), text)
+        try:
+            samples = np.load(path, mmap_mode="r")      # the file, not the memory: see Clip.data
+        except (ValueError, OSError):
+            pass                                        # cleared already: keep the samples in memory
+        return Clip(path, int(samples.shape[0]), text, samples)
 
     def close(self) -> None:
         if self._tmp is not None:

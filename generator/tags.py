@@ -1,4 +1,4 @@
-"""ID3 tags and chapter marks for the finished MP3.
+"""Tags and chapter marks for the finished file: ID3 for MP3, MP4 atoms, Vorbis comments for Opus.
 
 Written with mutagen as ID3v2.3 (the most widely supported version; Apple,
 Windows and most podcast players read v2.3 CHAP/CTOC):
@@ -14,10 +14,21 @@ Windows and most podcast players read v2.3 CHAP/CTOC):
 ffmpeg reads these back (``ffmpeg -i f.mp3 -f ffmetadata -`` prints the tags and
 ``[CHAPTER]`` sections), as does mutagen.
 
-Only ``.mp3`` is tagged. For ``.wav`` :func:`write_tags` is a documented no-op
+``.m4a`` / ``.m4b``: the iTunes atoms ``\xa9nam`` title, ``\xa9ART`` artist,
+``\xa9alb`` album, ``trkn`` track (n, total), ``\xa9cmt`` comment. The chapters
+are already in the file (ffmpeg muxes them from :func:`ffmetadata`: a chapter
+text track and a Nero ``chpl`` atom); mutagen keeps both when it saves, and
+reads the ``chpl`` back as ``MP4(path).chapters``.
+
+``.opus``: Vorbis comments TITLE, ARTIST, ALBUM, TRACKNUMBER, TRACKTOTAL,
+COMMENT, and chapters as the Vorbis chapter extension has them:
+``CHAPTER001=00:00:00.000`` and ``CHAPTER001NAME=Arriving``, numbered from 001
+(ffmpeg reads them back as chapters; ends are implied by the next start).
+
+For ``.wav`` :func:`write_tags` is a documented no-op
 (returns ``False``): RIFF INFO has no chapter concept and WAV output is meant as
 an intermediate/master file. Any other extension raises :class:`AudioError`.
-Existing ID3 frames in the file (e.g. ffmpeg's encoder tag) are replaced.
+Existing tags in the file (e.g. ffmpeg's encoder tag) are replaced.
 """
 from __future__ import annotations
 
@@ -94,23 +105,91 @@ def _chapters_in_time_order():
     return ChapteredID3
 
 
+def _escape_ffmeta(text: str) -> str:
+    for c in "\\=;#\n":
+        text = text.replace(c, "\\" + c)
+    return text
+
+
+def ffmetadata(chapters: Iterable[Chapter]) -> str:
+    """ffmpeg's metadata file format with ``chapters`` (milliseconds), for muxing MP4 chapters."""
+    lines = [";FFMETADATA1"]
+    for title, s_ms, e_ms in _check_chapters(chapters):
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={s_ms}", f"END={e_ms}", f"title={_escape_ffmeta(title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _clock(ms: int) -> str:
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    return f"{h:02d}:{m:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def _tag_mp4(path: str, title, artist, album, track, comment) -> None:
+    from mutagen.mp4 import MP4
+
+    f = MP4(path)
+    if f.tags is None:
+        f.add_tags()
+    f.tags.clear()
+    f.tags["\xa9nam"] = [str(title)]
+    for key, value in (("\xa9ART", artist), ("\xa9alb", album), ("\xa9cmt", comment)):
+        if value:
+            f.tags[key] = [str(value)]
+    if track is not None:
+        n, total = (track, 0) if isinstance(track, int) else (int(track[0]), int(track[1]))
+        f.tags["trkn"] = [(n, total)]
+    f.save()
+
+
+def _tag_opus(path: str, title, artist, album, track, comment, chaps) -> None:
+    from mutagen.oggopus import OggOpus
+
+    f = OggOpus(path)
+    f.tags.clear()
+    f.tags["TITLE"] = [str(title)]
+    for key, value in (("ARTIST", artist), ("ALBUM", album), ("COMMENT", comment)):
+        if value:
+            f.tags[key] = [str(value)]
+    if track is not None:
+        n, total = (track, None) if isinstance(track, int) else track
+        f.tags["TRACKNUMBER"] = [str(n)]
+        if total:
+            f.tags["TRACKTOTAL"] = [str(total)]
+    for i, (ctitle, s_ms, _e) in enumerate(chaps, 1):
+        f.tags[f"CHAPTER{i:03d}"] = [_clock(s_ms)]
+        f.tags[f"CHAPTER{i:03d}NAME"] = [ctitle]
+    f.save()
+
+
 def write_tags(path, *, title: str, artist: str | None = None, album: str | None = None,
                track: Union[int, Sequence[int], None] = None, comment: str | None = None,
                chapters: Iterable[Chapter] = (), fmt: str | None = None) -> bool:
     """Tag ``path``; returns True if tags were written (False for a .wav no-op).
 
-    ``fmt`` ("mp3" or "wav") overrides the extension, for a temporary file tagged before its rename.
+    ``fmt`` ("mp3", "m4a", "m4b", "opus" or "wav") overrides the extension, for a temporary file
+    tagged before its rename. For MP4 the chapters must already be in the file (see the module).
     """
     path = os.fspath(path)
     ext = "." + fmt if fmt else os.path.splitext(path)[1].lower()
     if ext == ".wav":
         return False
-    if ext != ".mp3":
-        raise AudioError(f"cannot tag {ext or '(no extension)'!r} files; only .mp3", path=path)
+    if ext not in (".mp3", ".m4a", ".m4b", ".opus"):
+        raise AudioError(f"cannot tag {ext or '(no extension)'!r} files; only .mp3, .m4a, .m4b and .opus",
+                         path=path)
     if not os.path.exists(path):
         raise AudioError("file not found", path=path)
     chaps = _check_chapters(chapters)
     trck = _track_text(track)
+    if ext != ".mp3":
+        try:
+            if ext == ".opus":
+                _tag_opus(path, title, artist, album, track, comment, chaps)
+            else:
+                _tag_mp4(path, title, artist, album, track, comment)
+        except Exception as e:
+            raise AudioError(f"cannot write tags: {e}", path=path) from e
+        return True
 
     from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
 

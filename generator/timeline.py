@@ -7,7 +7,7 @@ Length fitting sizes the flexible pauses and cycle counts here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .audio import SAMPLE_RATE, seconds_to_samples
 from .durations import format_duration
@@ -224,3 +224,36 @@ def build(script: Script, voiced: list, clips: dict, bell_seconds: float, bell_s
     if frames <= 0:
         raise ScriptError("the script lasts 0 seconds: add prose or cues", path)
     return Timeline(entries, chapters, frames, reach, target)
+
+
+def find_chapter(tl: Timeline, wanted: str, path: str) -> Chapter:
+    """The chapter ``wanted`` names: its number (1 = the first) or its title (case and spaces aside)."""
+    if not tl.chapters:
+        raise ScriptError("--from: this script has no chapters (# headings); use --first DUR alone", path)
+    if wanted.isdigit() and 1 <= int(wanted) <= len(tl.chapters):
+        return tl.chapters[int(wanted) - 1]
+    key = " ".join(wanted.split()).casefold()
+    for c in tl.chapters:
+        if " ".join(c.title.split()).casefold() == key:
+            return c
+    from .errors import did_you_mean
+
+    titles = [c.title for c in tl.chapters]
+    raise ScriptError(f"--from: no chapter {wanted!r}{did_you_mean(wanted, titles)}; the chapters are "
+                      f"{', '.join(repr(t) for t in titles)} (or give a number, 1 to {len(titles)})", path)
+
+
+def excerpt(tl: Timeline, start: int, frames: int | None) -> Timeline:
+    """The part of ``tl`` from sample ``start`` (an entry's start) for ``frames`` samples (None: to
+    the end), with every time shifted so it starts at 0; an entry running past the end is cut there."""
+    end = tl.frames if frames is None else min(tl.frames, start + frames)
+
+    def shift(e: Entry) -> Entry:
+        return replace(e, start=e.start - start,
+                       phases=[(n, s - start, k) for n, s, k in e.phases],
+                       strikes=[s - start for s in e.strikes])
+
+    entries = [shift(e) for e in tl.entries if start <= e.start < end]
+    chapters = [replace(c, start=c.start - start, end=min(c.end, end) - start)
+                for c in tl.chapters if start <= c.start < end]
+    return Timeline(entries, chapters, end - start, tl.reachable, tl.target)

@@ -33,3 +33,24 @@ def write_script(tmp_path):
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+PRACTICE = """\
+---
+title: A practice to disturb
+ambience: pink
+---
+Breathe in, and let the shoulders soften.
+
+[breathe 4-4 x6]
+
+Rest here, and let the breath be easy.
+"""
+
+
+@pytest.fixture
+def practice(tmp_path):
+    """tmp_path/p.md: a short practice with speech, a breathing cue and a pink bed."""
+    p = tmp_path / "p.md"
+    p.write_text(PRACTICE, encoding="utf-8")
+    return p

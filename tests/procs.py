@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Run:
-    def __init__(self, args, cwd, env=None, engine: str | None = "fake", stall: str | None = None, **popen):
+    def __init__(self, args, cwd, env=None, engine: str | None = "fake", stall: str | None = None,
+                 prefix: list = (), **popen):
         self.marker = uuid.uuid4().hex
         e = dict(os.environ, MEDITATE_TEST_RUN=self.marker, PYTHONPATH=str(ROOT))
         e.pop("MEDITATE_TEST_STALL", None)
@@ -31,7 +32,7 @@ class Run:
         if stall:
             e["MEDITATE_TEST_STALL"] = stall
         e.update(env or {})
-        self.proc = subprocess.Popen(MEDITATE + [str(a) for a in args], cwd=cwd, env=e, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*prefix, *MEDITATE, *(str(a) for a in args)], cwd=cwd, env=e, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True, **popen)
         self.err = b""
 
@@ -99,3 +100,25 @@ def leftovers(folder: Path) -> list[str]:
     """Temporary or partial files anywhere under ``folder``."""
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
                   if ".part" in p.name or p.name.endswith(".tmp"))
+
+
+def mount_tmpfs(where: Path, options: str):
+    """Mount a tmpfs at ``where`` (root only); a context manager, or pytest.skip when not allowed."""
+    import contextlib
+
+    import pytest
+
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True).returncode:
+        pytest.skip("mount -t tmpfs is not permitted here")
+
+    @contextlib.contextmanager
+    def mounted():
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+
+    return mounted()

@@ -320,3 +320,25 @@ def test_jobs_2_makes_the_same_files_as_jobs_1(lib, tmp_path):
     assert mp3s(one) == mp3s(two) == ["01-p1.mp3", "02-p2.mp3", "03-p3.mp3"]
     for name in mp3s(one) + [PLAYLIST, "01-p1.vtt"]:
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("fmt", ["m4a", "opus"])
+def test_batch_format_writes_that_format_with_track_tags(lib, fmt):
+    from mutagen import File
+
+    tmp, series = lib
+    out = tmp / "out"
+    report = run_batch(series, out_dir=out, fmt=fmt)
+    assert report.ok and report.rendered == 3
+    names = [p.name for p in report.outputs]
+    assert names == [f"01-p1.{fmt}", f"02-p2.{fmt}", f"03-p3.{fmt}"]
+    assert [ln for ln in (out / PLAYLIST).read_text().splitlines() if not ln.startswith("#")] == names
+    f = File(out / names[1])
+    assert f.info.length == pytest.approx(8.0, abs=0.03)
+    if fmt == "opus":
+        assert (f.tags["TRACKNUMBER"], f.tags["TRACKTOTAL"], f.tags["ALBUM"]) == (["2"], ["3"], ["Tiny Series"])
+    else:
+        assert f.tags["trkn"] == [(2, 3)] and f.tags["\xa9alb"] == ["Tiny Series"]
+    assert not list(out.glob("*.mp3"))
+    again = run_batch(series, out_dir=out, fmt=fmt)
+    assert again.skipped == 3 and again.rendered == 0

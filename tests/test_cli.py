@@ -120,7 +120,7 @@ def test_unwritable_output_is_a_clear_error(write_script, tmp_path):
 def test_wrong_output_extension(write_script, tmp_path):
     p = write_script("Hello.\n")
     r = invoke("render", p, "-o", tmp_path / "x.ogg")
-    assert r.exit_code == 1 and "must end in .mp3 or .wav" in r.output
+    assert r.exit_code == 1 and "must end in .mp3, .m4a, .m4b, .opus or .wav" in r.output
 
 
 def test_plan_shows_the_fitted_timeline(write_script):

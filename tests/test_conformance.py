@@ -219,17 +219,29 @@ RENDER_FORMATS = {
     "mp3-vbr-mono": ("out.mp3", ["--ambience", "none"], 1),
     "mp3-vbr-stereo": ("out.mp3", ["--ambience", "pink"], 2),
     "mp3-cbr-stereo": ("out.mp3", ["--ambience", "pink", "--bitrate", "128"], 2),
+    "m4a-mono": ("out.m4a", ["--ambience", "none"], 1),
+    "m4a-stereo": ("out.m4a", ["--ambience", "pink"], 2),
+    "m4b-stereo": ("out.m4b", ["--ambience", "ocean"], 2),
+    "opus-mono": ("out.opus", ["--ambience", "none"], 1),
+    "opus-stereo": ("out.opus", ["--ambience", "pink"], 2),
+    "opus-96k-stereo": ("out.opus", ["--ambience", "ocean", "--bitrate", "96"], 2),
     "wav-mono": ("out.wav", ["--ambience", "none"], 1),
     "wav-stereo": ("out.wav", ["--ambience", "pink"], 2),
 }
 MONO_MP3_OVERSHOOT = pytest.mark.xfail(strict=True, reason=(
-    "LAME V5 mono raised the true peak by 1.9 dB over the WAV (+0.37 dBTP at -10 LUFS, -0.09 at -12), "
-    "more than render.MP3_PEAK_MARGIN (1 dB) allows for: issue 10's area (encode settings)"))
+    "asked for -10 LUFS, mono LAME V5 decodes at -11.4 LUFS with its true peak at -0.87 dBTP (the WAV: "
+    "-10.4 LUFS, -1.09 dBTP): too quiet, and over the ceiling despite render.MP3_PEAK_MARGIN's 2 dB; "
+    "issue 10's area (mastering and encode settings)"))
+
+
+MONO_CODED_SHORT = pytest.mark.xfail(strict=True, reason=(
+    "AAC and Opus mono at -10 LUFS: the limiter's ceiling, set under -1 dBTP by render.PEAK_MARGIN for "
+    "the codec's overshoot (AAC 64k raised the true peak by 3 dB here), holds the fake voice to -12 LUFS"))
+LOUD_XFAIL = {"mp3-vbr-mono": [MONO_MP3_OVERSHOOT], "m4a-mono": [MONO_CODED_SHORT], "opus-mono": [MONO_CODED_SHORT]}
 
 
 @pytest.mark.parametrize("fmt,loudness", [(f, -16.0) for f in RENDER_FORMATS] + [
-    pytest.param(f, -10.0, marks=[MONO_MP3_OVERSHOOT] if f == "mp3-vbr-mono" else [])
-    for f in RENDER_FORMATS])   # at -10 LUFS the limiter works hard on every format
+    pytest.param(f, -10.0, marks=LOUD_XFAIL.get(f, [])) for f in RENDER_FORMATS])   # at -10 LUFS the limiter works hard on every format
 def test_every_format_decoded_meets_loudness_and_true_peak(fmt, loudness, write_script, tmp_path):
     """Each format as a player decodes it: the target loudness and the true-peak ceiling, by two meters."""
     from click.testing import CliRunner
@@ -247,10 +259,62 @@ def test_every_format_decoded_meets_loudness_and_true_peak(fmt, loudness, write_
     r = CliRunner().invoke(cli, ["render", str(script), "-o", str(out), "-q", "--loudness", str(loudness), *args],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    audio = decode(out)
+    rate = 48000 if name.endswith(".opus") else SAMPLE_RATE     # what a player's decoder returns
+    audio = decode(out, rate)
     assert audio.channels == channels
-    lufs, tp = ebur128(audio.samples)
+    lufs, tp = ebur128(audio.samples, rate)
     f_lufs, f_tp = measure_file(out)          # ffmpeg rounds to 0.1
     assert lufs == pytest.approx(loudness, abs=0.5) and f_lufs == pytest.approx(loudness, abs=0.5)
     assert lufs == pytest.approx(f_lufs, abs=0.15) and tp == pytest.approx(f_tp, abs=0.3)
     assert tp <= TRUE_PEAK_CEILING and f_tp <= TRUE_PEAK_CEILING
+
+
+# -- AAC (MP4) and Opus: chapters and tags as players read them --------------------------------
+
+def ffprobe_all_tags(path):
+    """Format and stream tags, keys lowercased (Ogg keeps its Vorbis comments on the stream)."""
+    out = json.loads(subprocess.run([FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+                                    capture_output=True, text=True, encoding="utf-8", check=True).stdout)
+    tags = {}
+    for d in [out["format"], *out["streams"]]:
+        tags.update({k.lower(): v for k, v in d.get("tags", {}).items()})
+    return tags
+
+
+@needs_ffprobe
+@pytest.mark.parametrize("ext", ["m4a", "m4b", "opus"])
+def test_aac_and_opus_chapters_and_tags_read_back(ext, tmp_path):
+    """ffprobe (Debian's 5.1: the MP4 chapter track, Ogg's CHAPTERnnn comments) and mutagen (the
+    MP4 Nero chpl atom, the Vorbis comments) list the planned chapters; the tags are the MP3's."""
+    from mutagen import File
+
+    from generator.encode import decode
+    from generator.render import render
+
+    script = REPO / "scripts" / "meeting-the-inner-critic.md"
+    opts = RenderOptions(engine="fake", ambience="none", album="Calm <Week>", track=(2, 7))
+    res = render(script, tmp_path / f"critic.{ext}", opts)
+    tl = prepare(script, opts).timeline
+    planned = [(c.title, round(c.start / SAMPLE_RATE, 3)) for c in tl.chapters]
+    assert len(planned) == 6
+    got = ffprobe_chapters(res.out)
+    assert [t for t, _, _ in got] == [t for t, _ in planned]
+    assert [s for _, s, _ in got] == pytest.approx([s for _, s in planned], abs=0.0015)
+    assert got[-1][2] == pytest.approx(tl.duration, abs=0.01)
+    f = File(res.out)
+    if ext == "opus":
+        t = f.tags
+        assert [(t[f"CHAPTER{i:03d}NAME"][0], t[f"CHAPTER{i:03d}"][0]) for i in range(1, 7)] == [
+            (title, "00:%02d:%06.3f" % divmod(s, 60)) for title, s in planned]
+        assert "CHAPTER000" not in t and "CHAPTER007" not in t
+    else:
+        assert [(c.title, round(c.start, 3)) for c in f.chapters] == planned
+        assert f.tags["trkn"] == [(2, 7)]
+    tags = ffprobe_all_tags(res.out)
+    assert (tags["title"], tags["artist"], tags["album"]) == ("Meeting the Inner Critic", "Meditate Library",
+                                                              "Calm <Week>")
+    assert tags["track"] in ("2/7", "2") and tags.get("tracktotal", "7") == "7"
+    assert tags["comment"].startswith("Turning toward the inner critic")
+    # the decoded length is the practice's (no encoder priming left in): Opus at 48 kHz
+    rate = 48000 if ext == "opus" else SAMPLE_RATE
+    assert decode(res.out, rate).frames == pytest.approx(tl.duration * rate, abs=rate * 0.002)

@@ -311,7 +311,8 @@ def test_yaml_hints_and_utf16(tmp_path, name, data, words):
 
 def test_output_without_an_extension_names_the_extensions(write_script, tmp_path):
     r = invoke("render", write_script("Hi.\n"), "-o", tmp_path / "name")
-    assert error_line(r) == (f"Error: {tmp_path / 'name'}: the output must end in .mp3 or .wav, not '(none)'; "
+    assert error_line(r) == (f"Error: {tmp_path / 'name'}: the output must end in .mp3, .m4a, .m4b, .opus or .wav, "
+                             f"not '(none)'; "
                              f"e.g. -o {tmp_path / 'name.mp3'}")
 
 
@@ -370,3 +371,83 @@ def test_help_does_not_cut_command_descriptions():
     commands = r.output.split("Commands:")[1]
     assert "..." not in commands
     assert "one per row" in " ".join(r.output.split()) or "every row of --people" in " ".join(r.output.split())
+
+
+def test_check_reports_every_error_in_a_file(write_script, tmp_path):
+    p = write_script("Hello.\n[puase 3s]\nStill here [breathe 4-x x3] and.\n\n[bell 99]\nBye.\n",
+                     front="title: T\nmood: calm\nvoise: gentle")
+    r = invoke("check", p)
+    assert r.exit_code == 1
+    expected = [f"{p}:3: unknown front matter key 'mood'", f"{p}:4: unknown front matter key 'voise'",
+                f"{p}:7: unknown cue [puase 3s]", f"{p}:8: [breathe 4-x x3]", f"{p}:10: [bell 99]"]
+    lines = r.output.splitlines()
+    assert len(lines) == len(expected), r.output
+    for ln, start in zip(lines, expected):
+        assert ln.startswith("Error: " + start), ln
+    line = error_line(invoke("render", p, "-o", tmp_path / "x.mp3"))     # render: one line, with the count
+    assert line.startswith(f"Error: {p}:3: unknown front matter key 'mood'") and line.endswith(
+        "(and 4 more errors: `meditate check` lists them)")
+
+
+# ---------------------------------------------------------------- 12: a quick preview
+CHAPTERED = """\
+# Arriving
+Welcome. Settle in.
+[pause 20s]
+# Body scan
+Notice the feet. Notice the hands.
+[pause 30s]
+# Closing
+Thank you.
+"""
+
+
+def test_preview_from_a_chapter_for_the_first_seconds(write_script, tmp_path, monkeypatch):
+    from generator.encode import decode
+
+    monkeypatch.chdir(tmp_path)
+    p = write_script(CHAPTERED, name="scan.md")
+    full = tmp_path / "full.wav"
+    assert invoke("render", p, "-o", full, "-q").exit_code == 0
+    r = invoke("render", p, "--from", "body SCAN", "--first", "8s", "-o", tmp_path / "part.wav", "-q")
+    assert r.exit_code == 0, r.output
+    part = decode(tmp_path / "part.wav", channels=1).samples
+    assert len(part) == 8 * 44100                          # exactly the asked length
+    vtt = (tmp_path / "part.vtt").read_text()
+    assert "NOTE Chapter: Body scan" in vtt and "Notice the feet." in vtt
+    assert "Welcome" not in vtt and "Thank you" not in vtt and "Closing" not in vtt
+    assert vtt.count(" --> ") == 1 and "00:00:00.000 --> " in vtt     # its time starts at 0
+    # by number, to the end: the rest of the practice, as long as in the whole
+    r = invoke("render", p, "--from", "2", "-o", tmp_path / "rest.wav", "-q")
+    assert r.exit_code == 0, r.output
+    whole = decode(full, channels=1).samples
+    rest = decode(tmp_path / "rest.wav", channels=1).samples
+    assert 30 * 44100 < len(rest) < len(whole) - 20 * 44100
+    # --first alone, default output beside (not over) the whole practice's
+    r = invoke("render", p, "--first", "5s", "-q")
+    assert r.exit_code == 0, r.output
+    mp3 = tmp_path / "audio_out" / "scan.preview.mp3"
+    assert mp3.is_file() and not (tmp_path / "audio_out" / "scan.mp3").exists()
+    assert abs(len(decode(mp3, channels=1).samples) / 44100 - 5) < 0.06
+
+
+def test_preview_of_an_unknown_chapter_names_the_chapters(write_script, tmp_path):
+    p = write_script(CHAPTERED)
+    line = error_line(invoke("render", p, "--from", "Body scna", "-o", tmp_path / "x.mp3"))
+    assert line == (f"Error: {p}: --from: no chapter 'Body scna' (did you mean 'Body scan'?); the chapters are "
+                    f"'Arriving', 'Body scan', 'Closing' (or give a number, 1 to 3)")
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_onnxruntime_writes_no_device_id_into_the_users_cache(tmp_path):
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("piper") is None:
+        pytest.skip("the [neural] extra (Piper, onnxruntime) is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
+    subprocess.run([sys.executable, "-c", "import generator.engines.piper"], env=env, check=True, timeout=300)
+    assert not [str(p) for p in tmp_path.rglob("*")], "onnxruntime wrote into the user's home"

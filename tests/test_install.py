@@ -51,6 +51,13 @@ def test_wheel_carries_the_shipped_voices(wheel):
                               and n.endswith(".yaml")) == shipped
 
 
+def test_wheel_carries_the_studio_page(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    page = sorted(p.name for p in (REPO / "generator" / "studio" / "static").iterdir())
+    assert page == ["index.html", "studio.css", "studio.js"]
+    assert {f"generator/studio/static/{n}" for n in page} | {"generator/studio/app.py"} <= names
+
+
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory):
     """A fresh venv with the wheel installed; returns its ``meditate`` command."""

@@ -10,26 +10,6 @@ import pytest
 
 from procs import Run, error_lines, leftovers
 
-SCRIPT = """\
----
-title: Signal practice
-ambience: pink
----
-Breathe in, and let the shoulders soften.
-
-[breathe 4-4 x6]
-
-Rest here, and let the breath be easy.
-"""
-
-
-@pytest.fixture
-def practice(tmp_path):
-    p = tmp_path / "p.md"
-    p.write_text(SCRIPT, encoding="utf-8")
-    return p
-
-
 def interrupt(tmp_path, args, stall, sig, engine="fake"):
     run = Run(args, cwd=tmp_path, engine=engine, stall=stall)
     try:

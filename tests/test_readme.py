@@ -13,7 +13,10 @@ from generator.cli import cli
 from generator.profiles import read_profile
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README, re.S | re.M)]
+WALKTHROUGH = re.search(r"^## Your first practice\n.*?(?=^## )", README, re.S | re.M).group(0)
+# the walkthrough's blocks are followed step by step in test_walkthrough.py
+BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README.replace(WALKTHROUGH, ""),
+                                                        re.S | re.M)]
 
 
 def invoke(*args):
@@ -87,7 +90,8 @@ def test_every_command_and_option_in_the_readme_exists():
 
 
 def test_the_readme_states_the_shipped_defaults():
-    gentle = read_profile(REPO / "voices" / "gentle.yaml")
-    assert f"`paragraph_pause` ({gentle.paragraph_pause:g} s in the shipped `gentle`" in README
-    assert f"`default_pause` ({gentle.default_pause:g} s in the shipped `gentle`)" in README
-    assert f"`gentle` (the default: calm, {gentle.rate} wpm)" in README
+    from generator.script import DEFAULT_PROFILE
+
+    default = read_profile(REPO / "voices" / f"{DEFAULT_PROFILE}.yaml")
+    assert f"`paragraph_pause` ({default.paragraph_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
+    assert f"`default_pause` ({default.default_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README

@@ -98,7 +98,7 @@ def test_wav_is_a_documented_no_op_and_errors(tmp_path, mp3):
     before = wav.read_bytes()
     assert write_tags(wav, title="t", chapters=CHAPTERS) is False
     assert wav.read_bytes() == before
-    with pytest.raises(AudioError, match="only .mp3"):
+    with pytest.raises(AudioError, match="only .mp3, .m4a, .m4b and .opus"):
         write_tags(tmp_path / "x.ogg", title="t")
     with pytest.raises(AudioError, match="not found"):
         write_tags(tmp_path / "missing.mp3", title="t")

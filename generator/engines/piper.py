@@ -47,12 +47,16 @@ from typing import Optional
 
 import numpy as np
 
-import piper  # ImportError here -> the registry tells to install '.[neural]'
-from piper import PiperVoice
-
 from ..audio import Audio
 from ..errors import EngineError
 from ..profiles import VoiceProfile
+
+# onnxruntime (imported by piper) writes a telemetry device id into the user's ~/.cache/Microsoft
+# when it is imported, unless told not to; a user's own setting wins
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+import piper  # noqa: E402  (ImportError here -> the registry tells to install '.[neural]')
+from piper import PiperVoice  # noqa: E402
 
 NOMINAL_WPM = 200.0            # the bundled voice's speed at length_scale 1 (measured)
 MIN_LENGTH_SCALE, MAX_LENGTH_SCALE = 0.5, 2.5

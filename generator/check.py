@@ -1,0 +1,33 @@
+"""``meditate check``'s validation of one file, for the command line and the studio alike."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import MeditateError
+
+
+def check_file(path: Path, given: dict | None = None) -> list:
+    """Validate a script (or a series manifest, by its content); returns the script's warnings,
+    raises the first MeditateError. Required variables without a value get a placeholder: this
+    checks the template, not the data."""
+    from .render import RenderOptions, _profile_loader, load
+    from .script import AMBIENCE_FILE_EXTS, read_source
+    from .series import is_series_file, load_series
+    from .timeline import voice_for_items
+
+    given = given or {}
+    if is_series_file(path):
+        load_series(path)     # a series manifest: its keys, scripts, voices and lengths' syntax
+        return []
+    src = read_source(path)
+    declared = src.meta.get("variables") if isinstance(src.meta.get("variables"), dict) else {}
+    values = {k: k for k, v in declared.items() if v is None}   # plain words: no symbol warnings
+    values.update({k: v for k, v in given.items() if k in declared})
+    script = load(path, RenderOptions(variables=values))
+    voice_for_items(script, _profile_loader(script))
+    if script.settings.ambience.lower().endswith(AMBIENCE_FILE_EXTS):
+        bed = (script.path.parent / script.settings.ambience)
+        if not bed.is_file():
+            raise MeditateError(f"ambience file {script.settings.ambience!r} not found",
+                                str(script.path), script.lines.get("ambience"))
+    return script.warnings
