@@ -287,6 +287,17 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     return Prepared(script, timeline, cue_clips, store)
 
 
+def pin_clips(p: Prepared) -> None:
+    """Map every clip the render will use now: `meditate cache clear` (say, in another terminal
+    during a batch) then removes the files but not the mappings (a clip already gone is made
+    again, see speech.Clip.load)."""
+    for e in p.timeline.entries:
+        if e.clip is not None:
+            e.clip.load()
+    for clip in p.cue_clips.values():
+        clip.load()
+
+
 def make_bed(p: Prepared):
     from .ambience import make_bed as _make
 
@@ -404,6 +415,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     out = output_path(out or default_output(path, opts.draft, preview), p.script)
     if opts.keep_other_renders:
         _check_not_another_render(out, p.script)
+    pin_clips(p)
     mixer = make_mixer(p, make_bed(p))
     n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")

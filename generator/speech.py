@@ -13,10 +13,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, Audio, fade_edges
+from .errors import EngineError
 from .files import save_npy_atomic
 from .profiles import VoiceProfile
 
@@ -64,16 +66,29 @@ class Clip:
     path: Path
     frames: int
     text: str
-    # the samples, memory-mapped when the clip is made: they stay readable if the cache is
-    # cleared meanwhile (`meditate cache clear` during a batch removes the file, not the mapping)
-    data: np.ndarray = field(default=None, repr=False, compare=False)
+    # makes the clip again if its file is gone (`meditate cache clear` while a render runs)
+    remake: Callable[[], "Clip"] | None = field(default=None, repr=False, compare=False)
+    _mapped: list = field(default_factory=lambda: [None], repr=False, compare=False)
 
     @property
     def duration(self) -> float:
         return self.frames / SAMPLE_RATE
 
     def load(self) -> np.ndarray:
-        return self.data if self.data is not None else np.load(self.path, mmap_mode="r")
+        """The samples, memory-mapped on first use and kept mapped: a render maps all its clips
+        before mixing (render.pin_clips), after which clearing the cache cannot reach them."""
+        if self._mapped[0] is None:
+            try:
+                self._mapped[0] = np.load(self.path, mmap_mode="r")
+            except FileNotFoundError:
+                if self.remake is None:
+                    raise
+                again = self.remake()
+                if again.frames != self.frames:
+                    raise EngineError(f'the speech cache was cleared during the render and "{self.text[:40]}" '
+                                      f"came out different when spoken again; render again")
+                self._mapped[0] = np.load(again.path, mmap_mode="r")
+        return self._mapped[0]
 
 
 def clip_key(text: str, profile: VoiceProfile) -> str:
@@ -151,18 +166,14 @@ class SpeechStore:
             try:
                 arr = np.load(path, mmap_mode="r")
                 self.reused += 1
-                return Clip(path, int(arr.shape[0]), text, arr)
+                return Clip(path, int(arr.shape[0]), text, lambda: self.clip(text, profile))
             except (ValueError, OSError):
                 path.unlink(missing_ok=True)   # a damaged cache entry is made again
         audio = self.engine_for(profile).synthesize(text, profile)
         samples = finish_clip(audio, profile.volume)
         save_npy_atomic(path, samples)
         self.synthesized += 1
-        try:
-            samples = np.load(path, mmap_mode="r")      # the file, not the memory: see Clip.data
-        except (ValueError, OSError):
-            pass                                        # cleared already: keep the samples in memory
-        return Clip(path, int(samples.shape[0]), text, samples)
+        return Clip(path, int(samples.shape[0]), text, lambda: self.clip(text, profile))
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -215,3 +215,82 @@ def test_two_batches_sharing_one_cache(tmp_path):
         name = f"0{i}-p{i}.mp3"
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
     assert leftovers(tmp_path) == []
+
+
+def test_a_clip_whose_file_the_cache_clear_removed_is_made_again_the_same(tmp_path, monkeypatch):
+    """The deterministic half of the race above: cleared before the render maps it, a clip is
+    spoken again (the same samples); once mapped, clearing cannot reach it."""
+    import numpy as np
+
+    from generator.profiles import VoiceProfile
+    from generator.speech import SpeechStore, clear_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))      # a cache of its own, to clear
+    store = SpeechStore()
+    a, b = store.clip("Rest here a while.", VoiceProfile()), store.clip("And breathe.", VoiceProfile())
+    first = np.array(b.load())                      # b is mapped now
+    assert clear_cache() == 2 and not a.path.exists() and not b.path.exists()
+    again = np.array(a.load())                      # spoken again (the third synthesis)
+    assert again.shape == (a.frames,) and a.path.exists() and store.synthesized == 3
+    assert np.array_equal(again, store.clip("Rest here a while.", VoiceProfile()).load())
+    assert np.array_equal(b.load(), first)         # still mapped: not made again
+    assert store.synthesized == 3
+
+
+# ---------------------------------------------------------------- large and odd inputs
+def _prose(n_bytes: int, seed: int = 5) -> str:
+    import random
+
+    rng = random.Random(seed)
+    words = "breathe soft slow warm hand heart rest here and you the gently notice".split()
+    paras, size = [], 0
+    while size < n_bytes:
+        paras.append(" ".join(rng.choice(words) for _ in range(40)) + ".")
+        size += len(paras[-1]) + 2
+    return "\n\n".join(paras)
+
+
+def test_a_2_mb_script(tmp_path):
+    """Just under the 2,000,000-byte limit: `check` passes (its template output used to count
+    the line marks added inside and refused it); just over: one Error: line. A 2 MB script that
+    is mostly comments plans in full."""
+    head = "---\ntitle: Big\n---\n"
+    ok = tmp_path / "big.md"
+    ok.write_text(head + _prose(1_990_000 - len(head)), encoding="utf-8")
+    assert 1_980_000 < ok.stat().st_size < 2_000_000
+    rc, err, alive = finish(Run(["check", ok], cwd=tmp_path))
+    assert (rc, err, alive) == (0, "", [])
+
+    over = tmp_path / "over.md"
+    over.write_text(ok.read_text(encoding="utf-8") + "\nOne more line. " * 1000, encoding="utf-8")
+    rc, err, alive = finish(Run(["check", over], cwd=tmp_path))
+    assert_one_error(rc, err, alive, f"{over}: the file is", "over the 2000000 byte limit")
+
+    notes = tmp_path / "notes.md"
+    comment = "// " + "a long note to the reader " * 3 + "\n"
+    notes.write_text(head + "Arrive here.\n[pause 2s]\n" + comment * (1_990_000 // len(comment)) + "Rest.\n",
+                     encoding="utf-8")
+    rc, out, err = Run(["plan", notes, "-q"], cwd=tmp_path).finish()
+    assert rc == 0, err
+    assert "say: Arrive here." in out and "say: Rest." in out
+
+
+def test_a_script_whose_every_line_is_a_cue(tmp_path):
+    """120 cue lines (pauses, breathing, a chime): check and plan pass, and the render is
+    exactly as long as the plan says, to the sample."""
+    import re
+    import wave
+
+    cues = ["[pause 1s]", "[breathe 2-2 x1]", "[pause 1s-3s]", "[breathe box x1]", "[bell]"]
+    lines = [cues[i % 4] for i in range(119)] + ["[bell]"]
+    script = tmp_path / "cues.md"
+    script.write_text("---\ntitle: Cues only\nbell: chime\n---\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert finish(Run(["check", script], cwd=tmp_path))[:2] == (0, "")
+    rc, out, err = Run(["plan", script, "-q"], cwd=tmp_path).finish()
+    assert rc == 0, err
+    total = float(re.search(r"\(([\d.]+) s\)", out).group(1))
+    wav = tmp_path / "cues.wav"
+    rc, err, alive = finish(Run(["render", script, "-o", wav, "-q"], cwd=tmp_path))
+    assert (rc, err, alive) == (0, "", [])
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() == round(total * 44100)

@@ -229,3 +229,22 @@ def test_people_csv(head, rows, raw, bom):
         content = buf.getvalue()
     people.write_bytes((b"\xef\xbb\xbf" if bom else b"") + content.encode("utf-8", "surrogatepass"))
     invoke(["plan", s, "-q", "--people", people])
+
+
+# ---------------------------------------------------------------- what the fuzzing found, pinned
+def test_lipsum_is_not_a_template_function(tmp_path):
+    """`{{ lipsum(1000) }}` (Jinja's lorem ipsum) made hours of speech: `plan` ran for minutes."""
+    p = tmp_path / "p.md"
+    p.write_text(_script("title: Fuzz", "{{ lipsum(1000) }}"), encoding="utf-8")
+    r = CliRunner().invoke(cli, ["check", str(p)])
+    assert r.exit_code == 1 and r.stderr.startswith(f"Error: {p}:4: undefined variable lipsum;")
+
+
+def test_template_output_limit_does_not_count_line_marks(tmp_path):
+    """A script under the 2,000,000-byte file limit was refused as 'template output over the
+    limit': the count included the line marks added inside (found by test_faults' 2 MB script)."""
+    p = tmp_path / "p.md"
+    p.write_text(_script("title: Many lines", "Rest.\n" * 330_000), encoding="utf-8")
+    r = CliRunner().invoke(cli, ["check", str(p)])
+    assert r.exit_code == 0, r.stderr
+

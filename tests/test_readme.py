@@ -38,6 +38,8 @@ def test_every_block_is_covered():
 def test_script_examples_check_plan_and_render(tmp_path, n, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = blocks("markdown", "---\n")[n]
+    if not text.split("---\n", 2)[2].strip():       # front matter alone (an excerpt): give it a body
+        text += "Hello.\n[pause 30s-20m]\nGoodbye.\n"
     p = tmp_path / "example.md"
     p.write_text(text, encoding="utf-8")
     required = re.findall(r"^  (\w+): null", text, re.M)

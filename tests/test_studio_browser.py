@@ -69,6 +69,8 @@ def test_write_fix_render_and_play_in_a_real_browser(studio, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            checks = []
+            page.on("request", lambda r: checks.append(r.url) if r.url.endswith("/api/check") else None)
             page.goto(url)
             page.get_by_text("Browser test").click()
             expect(page.locator("#timeline svg")).to_be_visible()
@@ -78,8 +80,10 @@ def test_write_fix_render_and_play_in_a_real_browser(studio, tmp_path):
             text = page.locator("#text")
             text.click()
             page.keyboard.press("Control+End")
+            before = len(checks)
             page.keyboard.type("[breathe 4-x-6 x3]")
             expect(page.locator("#errors li.error")).to_contain_text("line 9:")
+            assert 1 <= len(checks) - before <= 2          # checked as you type, debounced: not per key
             expect(page.locator("#errors li.error")).to_contain_text("malformed pattern")
             expect(page.locator('#gutter span.error[data-line="9"]')).to_have_count(1)
             page.screenshot(path=str(shots / "1-error.png"))

@@ -2,7 +2,7 @@
 // sends the editor's text (debounced) and shows what comes back.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { path: null, reach: null, job: null, timer: null, seq: 0 };
+const state = { path: null, reach: null, job: null, timer: null, checking: false, again: false };
 const DEBOUNCE_MS = 400;
 
 async function api(url, body) {
@@ -111,10 +111,18 @@ function showReach(reach) {
 
 async function check() {
   if (!state.path) return;
-  const seq = ++state.seq;
+  // one check in flight per page: edits made meanwhile are checked once it is back
+  if (state.checking) { state.again = true; return; }
+  state.checking = true; state.again = false;
   status("checking…");
-  const { ok, data } = await api("/api/check", { path: state.path, text: $("text").value, length: lengthWanted() });
-  if (seq !== state.seq) return;          // a newer edit is on its way
+  let reply;
+  try {
+    reply = await api("/api/check", { path: state.path, text: $("text").value, length: lengthWanted() });
+  } finally {
+    state.checking = false;
+  }
+  if (state.again) { check(); return; }   // the text changed while this one ran
+  const { ok, data } = reply;
   if (!ok) { status(data.message); return; }
   showProblems(data.errors, data.warnings);
   if (data.reachable) showReach(data.reachable);
