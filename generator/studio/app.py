@@ -161,7 +161,7 @@ class Studio:
             try:
                 out["warnings"] = [d.error(w, "warning") for w in check_file(d.path)]
             except MeditateError as e:
-                out["errors"].append(d.error(e))
+                out["errors"] += [d.error(x) for x in getattr(e, "errors", [e])]   # every error, in line order
                 return out
             if target.suffix.lower() != ".md":
                 return out
@@ -199,7 +199,7 @@ class Studio:
             try:
                 check_file(d.path)
             except MeditateError as e:
-                return {"saved": False, "errors": [d.error(e)]}
+                return {"saved": False, "errors": [d.error(x) for x in getattr(e, "errors", [e])]}
         write_text_atomic(target, text)
         return {"saved": True, "errors": []}
 
