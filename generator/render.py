@@ -428,14 +428,16 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     level = solve_level(p, mixer, model, opts, out)
 
     # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
-    # a pass whose PCM misses the model's prediction by more than LOUDNESS_TOLERANCE is thrown away
-    # and done again with the gain the measured result implies (a safety net: rare)
+    # a pass whose PCM misses the loudness that puts the decoded file on target by more than
+    # LOUDNESS_TOLERANCE (a model or a solve that was off) is thrown away and done again with the
+    # gain the measured result implies (a safety net: rare)
     out.parent.mkdir(parents=True, exist_ok=True)
     vtt_path = out.with_suffix(".vtt")
-    gain, expected = level.gain, model.loudness(level.gain, level.shift, coded=False)
+    coding = level.predicted - model.loudness(level.gain, level.shift, coded=False)   # LU coding adds, as modelled
+    gain, expected = level.gain, opts.loudness - coding
     passes = 0
     try:
-        tried: list[tuple[float, float]] = []          # (gain dB, measured LUFS) of thrown-away passes
+        tried: list[tuple[float, float, float]] = []   # (gain dB, measured LUFS, dB limited) of thrown-away passes
         for attempt in range(MAX_PASSES):
             passes += 1
             try:
@@ -443,7 +445,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
                                    progress, retry_if_off=expected if attempt < MAX_PASSES - 1 else None)
                 break
             except _OffTarget as off:
-                tried.append((20 * np.log10(gain), off.measured))
+                tried.append((20 * np.log10(gain), off.measured, off.limited))
                 gain = _next_gain(tried, expected)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
@@ -453,7 +455,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     finally:
         progress.finish()
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
-    decoded = measured + level.predicted - expected
+    decoded = measured + coding
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
                         p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
@@ -566,21 +568,24 @@ def _probe_frames(p: Prepared) -> int:
     return frames if frames <= BED_PROBE_WHOLE else min(BED_PROBE, frames)
 
 
-def _next_gain(tried: list[tuple[float, float]], target: float) -> float:
-    """The next foreground gain from the passes measured so far: one dB per dB at first, then the
-    secant through the last two (the limiter makes loudness grow slower than gain)."""
-    g, m = tried[-1]
-    slope = 1.0
+def _next_gain(tried: list[tuple[float, float, float]], target: float) -> float:
+    """The next foreground gain from the passes measured so far, ``(gain dB, measured LUFS, dB the
+    limiter took)``: at first one dB per dB from what the pass would have measured unlimited (a
+    gain that was too high is mostly taken back by the limiter, so a plain dB per dB would stop
+    short), then the secant through the last two."""
+    g, m, limited = tried[-1]
     if len(tried) >= 2:
-        (g0, m0), (g1, m1) = tried[-2], tried[-1]
+        (g0, m0, _), (g1, m1, _) = tried[-2], tried[-1]
         if abs(g1 - g0) > 1e-6:
             slope = min(1.5, max(0.2, (m1 - m0) / (g1 - g0)))
-    return 10 ** ((g + (target - m) / slope) / 20)
+            return 10 ** ((g + (target - m) / slope) / 20)
+    return 10 ** ((g + target - (m + limited)) / 20)
 
 
 class _OffTarget(Exception):
-    def __init__(self, measured: float):
+    def __init__(self, measured: float, limited: float = 0.0):
         self.measured = measured
+        self.limited = limited      # dB of energy the limiter took in that pass
 
 
 def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
@@ -592,9 +597,13 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
     check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
 
+    energy = [0.0, 0.0]         # the sum of squares into and out of the limiter (what it took, for a retry)
+
     def mix_into(enc) -> float:
         for chunk in mixer.chunks(fg_gain=gain):
             y = master.process(chunk)
+            energy[0] += float(np.dot(chunk.ravel(), chunk.ravel()))
+            energy[1] += float(np.dot(y.ravel(), y.ravel()))
             if len(y):
                 enc.write(y)
                 check.feed(y)
@@ -605,6 +614,7 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
         if len(y):
             enc.write(y)
             check.feed(y)
+            energy[1] += float(np.dot(y.ravel(), y.ravel()))
         return check.integrated_lufs()
 
     # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
@@ -612,7 +622,8 @@ def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, cei
                  finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
         measured = run_yielding(lambda: mix_into(enc))
         if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
-            raise _OffTarget(measured)      # the encoder's temporary file is removed
+            limited = 10 * np.log10(energy[0] / energy[1]) if energy[1] > 0 and energy[0] > energy[1] else 0.0
+            raise _OffTarget(measured, limited)     # the encoder's temporary file is removed
     return measured
 
 
