@@ -57,7 +57,9 @@ def invoke(args: list) -> None:
     if r.exit_code == 0:
         return
     lines = r.stderr.strip("\n").split("\n")
-    assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), \
+    # check lists every error of a script, one line each; every other command says one
+    assert r.exit_code == 1 and (len(lines) == 1 or args[0] == "check") and all(
+        ln.startswith("Error: ") for ln in lines), \
         f"{args}: exit {r.exit_code}, stderr:\n{r.stderr}"
     assert "Traceback" not in r.output
 
