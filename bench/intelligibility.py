@@ -153,7 +153,7 @@ def main() -> int:
                       f"{r['words']} words / {r['cues']} cues  render {r['render_s']:.1f} s  "
                       f"decode {r['decode_s']:.1f} s", flush=True)
     body = [f"Intelligibility of `{args.script.relative_to(ROOT) if args.script.is_absolute() else args.script}` "
-            f"(bench/intelligibility.py; pocketsphinx en-us, decoded per transcript cue; WER over "
+            f"(bench/intelligibility.py; pocketsphinx en-us, decoded per spoken phrase; WER over "
             f"{rows[0]['words']} words; load average {load[0]:.1f} at start). Lower is better; the default "
             f"voice's goal is <= {GOAL:.2f} without the bed.", "", *table(rows, args.script)]
     print("\n".join(body))
