@@ -226,38 +226,60 @@ class JobPlan:
     error: str | None = None     # "PATH:LINE: message" when the job cannot render
 
 
-def check_jobs(series: Series, jobs: list, people_path=None, progress=None) -> list[JobPlan]:
+def check_jobs(series: Series, jobs: list, people_path=None, progress=None, workers: int = 1,
+               keep: bool = True) -> list[JobPlan]:
     """Load, template, voice and fit every job (speech is synthesized into the cache, no audio
     is mixed), so a batch fails before it renders anything. A length the manifest sets that the
-    script cannot reach is reported at the manifest's line; a row's problem names its CSV row."""
-    from .render import RenderOptions, prepare
+    script cannot reach is reported at the manifest's line; a row's problem names its CSV row.
 
-    out = []
+    ``workers`` > 1 checks in that many processes (synthesis is most of a cold batch's work, and
+    what it puts in the cache the renders then reuse); ``keep``: hold each job's prepared script
+    and timeline (``plan`` shows them; a batch needs only the errors, and memory stays flat)."""
+    plans = {}
     if progress is not None:
         progress.start(len(jobs), "checking")
+
+    def checked(job: dict, result: dict) -> None:
+        plans[job["label"]] = JobPlan(job, prepared=result.get("prepared"), error=(
+            None if result["ok"] else _job_error(series, job, result, people_path)))
+        if progress is not None:
+            progress.advance()
+
     try:
-        for job in jobs:
-            try:
-                out.append(JobPlan(job, prepared=prepare(job["script"], RenderOptions(**job["options"]))))
-            except MeditateError as e:
-                out.append(JobPlan(job, error=_job_error(series, job, e, people_path)))
-            if progress is not None:
-                progress.advance()
+        if workers <= 1 or len(jobs) <= 1 or keep:
+            for job in jobs:
+                checked(job, _check_job(job, keep))
+        else:
+            _run_pool(jobs, workers, checked, _check_in_worker)
     finally:
         if progress is not None:
             progress.finish()
-    return out
+    return [plans[j["label"]] for j in jobs]
 
 
-def _job_error(series: Series, job: dict, e: MeditateError, people_path) -> str:
+def _check_job(job: dict, keep: bool = False) -> dict:
+    """One job loaded and fitted, as ``{"ok": True[, "prepared": …]}`` or the error's parts (an
+    error crosses from a worker process as plain values)."""
     from .errors import LengthError
+    from .render import RenderOptions, prepare
 
+    try:
+        prepared = prepare(job["script"], RenderOptions(**job["options"]))
+        return {"ok": True, "prepared": prepared} if keep else {"ok": True}
+    except MeditateError as e:
+        return {"ok": False, "text": str(e), "message": e.message, "length": isinstance(e, LengthError)}
+    except Exception as e:       # a bug, not the user's: still one line
+        return {"ok": False, "text": f"{job['script']}: internal error {type(e).__name__}: {e}; please report it",
+                "message": str(e), "length": False}
+
+
+def _job_error(series: Series, job: dict, result: dict, people_path) -> str:
     p = series.practices[job["position"] - 1]
     row = f" for row {job['row']} of {people_path}" if job.get("row") and people_path else ""
-    if isinstance(e, LengthError) and p.length is not None:
-        return str(SeriesError(f"practice {p.position} ({p.script.name}{row}): {e.message}; "
+    if result.get("length") and p.length is not None:
+        return str(SeriesError(f"practice {p.position} ({p.script.name}{row}): {result['message']}; "
                                f"change the length here", str(series.path), p.lines.get("length")))
-    return f"{e}{' (' + row.strip() + ')' if row else ''}"
+    return f"{result['text']}{' (' + row.strip() + ')' if row else ''}"
 
 
 # ---------------------------------------------------------------- the sidecar manifest and playlists
@@ -388,10 +410,21 @@ def _on_sigint(signum, frame) -> None:
 
 def _run_job(job: dict) -> dict:
     """Render one job; never raises for a render problem (the batch goes on)."""
+    return _in_a_job(_render_job, job)
+
+
+def _check_in_worker(job: dict) -> dict:
+    """Check one job in a pool worker (see check_jobs)."""
+    if _interrupted:
+        return {"ok": False, "text": f"{job['script']}: interrupted", "message": "interrupted", "length": False}
+    return _in_a_job(_check_job, job)
+
+
+def _in_a_job(work, job: dict) -> dict:
     global _in_job
-    _in_job = True
+    _in_job = True          # a signal now interrupts the work, which cleans up, instead of ending the worker
     try:
-        return _render_job(job)
+        return work(job)
     finally:
         _in_job = False
 
@@ -514,8 +547,10 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
                     f"set {'them' if len(missing) > 1 else 'it'} under variables: in the series or "
                     f"the practice, or give a --people file with a '{missing[0]}' column",
                     str(series.path), p.line))))
-    report.failed += [(c.job["label"], c.error) for c in check_jobs(series, pending, people_csv, progress)
-                      if c.error]
+    if jobs <= 0:
+        jobs = os.cpu_count() or 1
+    report.failed += [(c.job["label"], c.error) for c in check_jobs(series, pending, people_csv, progress,
+                                                                     workers=jobs, keep=False) if c.error]
     if report.failed:               # nothing renders: every problem is reported at once
         report.failed.sort(key=lambda lf: order.get(lf[0], len(order)))
         report.elapsed = time.monotonic() - t0
@@ -546,8 +581,6 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
         if progress is not None:
             progress.advance()
 
-    if jobs <= 0:
-        jobs = os.cpu_count() or 1
     try:
         if jobs <= 1 or len(pending) <= 1:
             for job in pending:
@@ -591,7 +624,10 @@ def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, rep
                                            _write_atomic, language))
 
 
-def _run_pool(pending: list, jobs: int, finished) -> None:
+def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
+    """``work(job)`` (default: render it) for every job in ``jobs`` processes; ``finished(job,
+    result)`` in this process as each ends."""
+    work = work or _run_job
     # longest practices first: the pool ends closer together
     queue = sorted(pending, key=lambda j: -j["length"])
     ctx = multiprocessing.get_context(_START_METHOD)
@@ -601,7 +637,7 @@ def _run_pool(pending: list, jobs: int, finished) -> None:
                              initargs=(dict(os.environ), os.getcwd()))
     futures: dict = {}
     try:
-        futures = {ex.submit(_run_job, job): job for job in queue}
+        futures = {ex.submit(work, job): job for job in queue}
         waiting = set(futures)
         while waiting:
             # (a bounded wait: a termination signal is handled at once, not when a job ends)
