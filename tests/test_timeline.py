@@ -102,6 +102,6 @@ def test_front_matter_length_is_the_default_target(write_script):
 
 
 def test_language_replaces_the_espeak_voice_keeping_its_variant(write_script):
-    p = write_script("Atme ruhig ein und aus.\n[voice slow]\nUnd noch einmal.\n", language="de")
+    p = write_script("Atme ruhig ein und aus.\n[voice slow]\nUnd noch einmal.\n", language="de", voice="gentle")
     voices = [e.voice.voice for e in plan(p).entries if e.kind == "speech"]
     assert voices == ["de+f3", "de+f3"]
