@@ -570,16 +570,17 @@ def _probe_frames(p: Prepared) -> int:
 
 def _next_gain(tried: list[tuple[float, float, float]], target: float) -> float:
     """The next foreground gain from the passes measured so far, ``(gain dB, measured LUFS, dB the
-    limiter took)``: at first one dB per dB from what the pass would have measured unlimited (a
-    gain that was too high is mostly taken back by the limiter, so a plain dB per dB would stop
-    short), then the secant through the last two."""
+    limiter took)``: at first one dB per dB, for a pass that was too loud from what it would have
+    measured unlimited (a gain that was too high is mostly taken back by the limiter, so a plain
+    dB per dB would stop short; going up, the limiter takes more, so that is plain); then the
+    secant through the last two."""
     g, m, limited = tried[-1]
     if len(tried) >= 2:
         (g0, m0, _), (g1, m1, _) = tried[-2], tried[-1]
         if abs(g1 - g0) > 1e-6:
             slope = min(1.5, max(0.2, (m1 - m0) / (g1 - g0)))
             return 10 ** ((g + (target - m) / slope) / 20)
-    return 10 ** ((g + target - (m + limited)) / 20)
+    return 10 ** ((g + target - (m + limited if m > target else m)) / 20)
 
 
 class _OffTarget(Exception):
