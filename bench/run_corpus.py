@@ -187,8 +187,8 @@ def report(rows, timing, total, a, failed) -> str:
         "",
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, `bench/run_corpus.py` "
         f"({'engine ' + a.engine if a.engine else 'espeak voice'}), {minutes:.0f} minutes of audio rendered "
-        f"in {total / 60:.1f} min; load average at the end {load[0]:.1f}/{load[1]:.1f} on 2 cores "
-        "(other helpers were running). Measured by ffmpeg's `ebur128=peak=true` on the decoded files; "
+        f"in {total / 60:.1f} min; load average at the end {load[0]:.1f}/{load[1]:.1f} on 2 cores"
+        ". Measured by ffmpeg's `ebur128=peak=true` on the decoded files; "
         "passes = LAME encoders started per render (counted by an ffmpeg wrapper; WAV: the render's own count).",
         "",
         "| measure | worst | typical (median) | goal |",
