@@ -437,7 +437,6 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     gain, expected = level.gain, opts.loudness - coding
     passes = 0
     try:
-        tried: list[tuple[float, float, float]] = []   # (gain dB, measured LUFS, dB limited) of thrown-away passes
         for attempt in range(MAX_PASSES):
             passes += 1
             try:
@@ -445,8 +444,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
                                    progress, retry_if_off=expected if attempt < MAX_PASSES - 1 else None)
                 break
             except _OffTarget as off:
-                tried.append((20 * np.log10(gain), off.measured, off.limited))
-                gain = _next_gain(tried, expected)
+                gain = _next_gain(gain, off, expected)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title, p.script.settings.language))
@@ -568,19 +566,13 @@ def _probe_frames(p: Prepared) -> int:
     return frames if frames <= BED_PROBE_WHOLE else min(BED_PROBE, frames)
 
 
-def _next_gain(tried: list[tuple[float, float, float]], target: float) -> float:
-    """The next foreground gain from the passes measured so far, ``(gain dB, measured LUFS, dB the
-    limiter took)``: at first one dB per dB, for a pass that was too loud from what it would have
-    measured unlimited (a gain that was too high is mostly taken back by the limiter, so a plain
-    dB per dB would stop short; going up, the limiter takes more, so that is plain); then the
-    secant through the last two."""
-    g, m, limited = tried[-1]
-    if len(tried) >= 2:
-        (g0, m0, _), (g1, m1, _) = tried[-2], tried[-1]
-        if abs(g1 - g0) > 1e-6:
-            slope = min(1.5, max(0.2, (m1 - m0) / (g1 - g0)))
-            return 10 ** ((g + (target - m) / slope) / 20)
-    return 10 ** ((g + target - (m + limited if m > target else m)) / 20)
+def _next_gain(gain: float, off: "_OffTarget", target: float) -> float:
+    """The gain for the second (and last, MAX_PASSES) pass after a pass at ``gain`` measured
+    ``off``: one dB per dB, for a pass that was too loud from what it would have measured
+    unlimited (a gain that was too high is mostly taken back by the limiter, so a plain dB per dB
+    would stop short; going up, the limiter takes more, so that is plain)."""
+    m = off.measured + off.limited if off.measured > target else off.measured
+    return gain * 10 ** ((target - m) / 20)
 
 
 class _OffTarget(Exception):
