@@ -5,7 +5,7 @@
 For each procedural bed, in a fresh process (so imports, tile caches and peak
 memory do not leak between beds):
 
-* ``import``: wall seconds to import ``generator.ambience`` (and whether it
+* ``import``: wall seconds to import ``generator.audio.ambience`` (and whether it
   pulled in scipy);
 * ``first``: wall seconds for ``make_bed`` plus rendering the first 1 s chunk,
   i.e. construction and building the noise tiles the first block needs;
@@ -47,7 +47,7 @@ def _rss_mb(field: str) -> float:
 def one(name: str, minutes: float) -> dict:
     """Measure one bed in this (fresh) process."""
     t0 = time.perf_counter()
-    import generator.ambience as amb
+    import generator.audio.ambience as amb
 
     t_import = time.perf_counter() - t0
     scipy_mods = sorted(m for m in sys.modules if m.startswith("scipy"))
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"{name:<11} {r['import']:8.2f} {r['scipy']:>5} {r['first']:7.3f} {r['cpu20']:9.3f} "
               f"{r['wall20']:10.3f} {r['rss']:8.1f} {r['now']:8.1f} {'-' if r['builds'] is None else r['builds']:>5}")
 
-    import generator.ambience as amb
+    import generator.audio.ambience as amb
 
     if hasattr(amb, "_build_tile"):
         for kind in ("white", "pink", "brown", "ocean-body", "ocean-wash"):

@@ -4,7 +4,7 @@
 
 Material: a shipped practice (reset-for-a-hard-moment: voice, pink bed, chimes)
 rendered with the fake engine and decoded, repeated to ``--minutes`` of stereo.
-Each round encodes it with :class:`generator.encode.Encoder` (the renderer's
+Each round encodes it with :class:`generator.output.encode.Encoder` (the renderer's
 LAME settings) once with each ffmpeg, alternating, so both see the same load.
 Printed per build: the best and worst wall time, ffmpeg's CPU time (user+sys of
 the child), the output size, and whether the two builds' bytes and decoded
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generator import ffmpeg as ffmpeg_mod  # noqa: E402
-from generator.encode import Encoder, decode  # noqa: E402
+from generator.output.encode import Encoder, decode  # noqa: E402
 
 
 def children_cpu() -> float:

@@ -14,7 +14,7 @@ Printed times (seconds):
   peaks sit near the ceiling and the limiter works on most phrases.
 * ``LoudnessMeter`` with and without true peak (``true_peak=False`` is the
   analysis pass), and on the mastered output (the renderer's check meter).
-* ``ffmpeg encode``: :class:`generator.encode.Encoder` writing an MP3 of the
+* ``ffmpeg encode``: :class:`generator.output.encode.Encoder` writing an MP3 of the
   same audio (wall time; ffmpeg runs in its own process, its CPU time is
   printed too).
 
@@ -34,9 +34,9 @@ from scipy.signal import butter, sosfilt
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from generator.encode import Encoder  # noqa: E402
-from generator.loudness import LoudnessMeter  # noqa: E402
-from generator.master import Limiter, Master, mastering_gain  # noqa: E402
+from generator.output.encode import Encoder  # noqa: E402
+from generator.audio.loudness import LoudnessMeter  # noqa: E402
+from generator.audio.master import Limiter, Master, mastering_gain  # noqa: E402
 
 RATE = 44100
 CHUNK = 65536

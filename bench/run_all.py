@@ -240,7 +240,7 @@ def main() -> int:
         subprocess.run([ff, "-v", "error", "-y", "-i", str(main_out), "-f", "s16le", "-ac", "2", "-ar", "44100",
                         str(pcm)], check=True)
         # the very LAME settings the renderer uses for a stereo MP3 (VBR by default)
-        from generator.encode import Encoder
+        from generator.output.encode import Encoder
 
         lame = Encoder.lame_args(type("E", (), {"bitrate_kbps": None, "channels": 2})())
         ff_cmd = [ff, "-hide_banner", "-v", "error", "-y", "-f", "s16le", "-ar", "44100", "-ac", "2",

@@ -37,9 +37,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import corpus  # noqa: E402
-from generator.encode import VBR_QUALITY  # noqa: E402
+from generator.output.encode import VBR_QUALITY  # noqa: E402
 from generator.ffmpeg import ffmpeg_exe  # noqa: E402
-from generator.loudness import measure_file  # noqa: E402
+from generator.audio.loudness import measure_file  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 MEDITATE = str(VENV_BIN / "meditate")

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .durations import format_duration
+from .script.durations import format_duration
 from .errors import MeditateError, SeriesError
 from .interrupt import SIGNALS
-from .lexicon import LEXICON_FILE, person_pronunciations
-from .script import rendered_title
-from .series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
+from .script.lexicon import LEXICON_FILE, person_pronunciations
+from .script.parse import rendered_title
+from .script.series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
                      safe_slug)
 
 BATCH_MANIFEST = ".meditate-batch.json"
@@ -53,8 +53,8 @@ PLAYLIST = "playlist.m3u8"
 # the renderer once and forks each worker from it, saving each worker the ~2 s of imports that spawn
 # pays; spawn is the fallback (Windows).
 _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-_PRELOAD = ["generator.render", "generator.mixer", "generator.master", "generator.loudness",
-            "generator.encode", "generator.ambience", "generator.sounds", "generator.speech"]
+_PRELOAD = ["generator.render", "generator.mixer", "generator.audio.master", "generator.audio.loudness",
+            "generator.output.encode", "generator.audio.ambience", "generator.audio.sounds", "generator.speech"]
 _VOICE_CUE = re.compile(r"\[\s*voice\s+([A-Za-z0-9_.-]+)\s*\]", re.IGNORECASE)
 _AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac")
 
@@ -111,7 +111,7 @@ def _code_digest() -> str:
 
 def _script_facts(script: Path) -> dict | None:
     """Title, front-matter voice and ambience, and the voices named by [voice …] cues; None if unreadable."""
-    from .script import parse_settings, read_source
+    from .script.parse import parse_settings, read_source
 
     try:
         src = read_source(script)
@@ -132,7 +132,7 @@ def _file_digest(path: Path | None) -> str:
 
 
 def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
-    from .profiles import available_profiles, voice_dirs
+    from .script.profiles import available_profiles, voice_dirs
 
     h = hashlib.sha256()
 
@@ -495,7 +495,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     """
     t0 = time.monotonic()
     if feed is not None:
-        from .feed import check_base_url
+        from .output.feed import check_base_url
 
         feed = check_base_url(feed)
     series, people = _load(series_path, people_csv, ignore_extra_columns)
@@ -603,7 +603,7 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
 def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, report: BatchReport,
                  feed: str | None) -> None:
     """Each folder's playlist of what is there (``status``: out path -> manifest entry), and its feed."""
-    from .feed import Episode, write_feed
+    from .output.feed import Episode, write_feed
 
     for folder in folders:
         entries, episodes = [], []

@@ -11,8 +11,8 @@ def check_file(path: Path, given: dict | None = None) -> list:
     raises the first MeditateError. Required variables without a value get a placeholder: this
     checks the template, not the data."""
     from .render import RenderOptions, _profile_loader, load
-    from .script import AMBIENCE_FILE_EXTS, read_source
-    from .series import is_series_file, load_series
+    from .script.parse import AMBIENCE_FILE_EXTS, read_source
+    from .script.series import is_series_file, load_series
     from .timeline import voice_for_items
 
     given = given or {}

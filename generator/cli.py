@@ -15,9 +15,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import click
 
 from . import __version__
-from .durations import format_clock, format_duration, parse_duration
+from .script.durations import format_clock, format_duration, parse_duration
 from .errors import MeditateError
-from .script import BELLS, BREATH_CUES
+from .script.parse import BELLS, BREATH_CUES
 
 
 class _HelpGroup(click.Group):
@@ -145,7 +145,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .render import RenderOptions, render as do_render
-    from .script import check_ambience
+    from .script.parse import check_ambience
 
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
@@ -197,7 +197,7 @@ def check(scripts, variables):
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
-    from .series import is_series_file
+    from .script.series import is_series_file
 
     if is_series_file(script):
         if variables or length is not None or voice or svg:
@@ -210,8 +210,8 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
     if svg is not None:
-        from .files import write_text_atomic
-        from .timeline_svg import timeline_svg
+        from .output.files import write_text_atomic
+        from .output.timeline_svg import timeline_svg
 
         write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
@@ -316,7 +316,7 @@ def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed,
 def voices():
     """List voice profiles and the engine voices behind them."""
     from .engines import NEURAL_INSTALL, get_engine, unavailable
-    from .profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
+    from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
 
     for name, path in available_profiles().items():
         try:
@@ -352,7 +352,7 @@ def voices():
 
 
 def _voices_per_language():
-    from .languages import espeak_languages
+    from .script.languages import espeak_languages
     from .render import language_voices
 
     click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio.samples import SAMPLE_RATE
 from .timeline import Timeline
 
 CHUNK = 65536
@@ -67,7 +67,7 @@ class Mixer:
 
     # ------------------------------------------------------------ events
     def _events(self, tl: Timeline, breath_cues: str, bell: str, cue_clips: dict) -> list[Event]:
-        from . import sounds
+        from .audio import sounds
 
         out: list[Event] = []
         rate = self.rate
@@ -119,7 +119,7 @@ class Mixer:
         if ev.key == "speech" or ev.key is None:
             return ev.make()
         if ev.key[0] == "glide":
-            from .sounds import glide_window
+            from .audio.sounds import glide_window
 
             _, cue, w, rel, a, n = ev.key
             phase = self._glide_phase.get((cue, w), 0.0)
@@ -192,7 +192,7 @@ class Mixer:
     def foreground_energies(self, segment: int) -> np.ndarray:
         """K-weighted energy of every complete ``segment`` of the foreground (all channels), from
         each sound's energy profile (see energy.py): speech from the cache, tones once, glides made."""
-        from . import energy
+        from .audio import energy
 
         seg = np.zeros(self.timeline.frames // segment)
         for ev in self.events:
@@ -200,7 +200,7 @@ class Mixer:
                 prof = energy.clip_profile(ev.clip, ev.length if ev.length < ev.clip.frames else None)
             elif isinstance(ev.key, tuple) and ev.key[0] == "glide":
                 # a window's energy does not depend on the oscillator phase it starts with
-                from .sounds import glide_window
+                from .audio.sounds import glide_window
 
                 _, _cue, _w, rel, a, n = ev.key
                 prof = energy.tone_profile(("glide", rel, a, n, self.rate),

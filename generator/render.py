@@ -12,18 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio.samples import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
-from .files import write_text_atomic
+from .output.files import write_text_atomic
 from .interrupt import checkpoint
-from .lexicon import Lexicon, folder_lexicon, parse_entries
-from .profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
+from .script.lexicon import Lexicon, folder_lexicon, parse_entries
+from .script.profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
-from .languages import CUE_KEYS, base, cue_phrase, espeak_code
-from .script import Breathe, Script, Speech, check_cue_words, load_script
+from .script.languages import CUE_KEYS, base, cue_phrase, espeak_code
+from .script.parse import Breathe, Script, Speech, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
-from .transcript import to_vtt
+from .output.transcript import to_vtt
 from .yielding import in_background, run_yielding
 
 DEFAULT_LOUDNESS = -16.0
@@ -192,8 +192,8 @@ def language_voices() -> list[LanguageVoice]:
     voice, with the profile a script in it gets when it names none (the default profile where
     that speaks the language, else its espeak fallback in the language)."""
     from .engines import get_engine, unavailable
-    from .languages import CUE_WORDS, cue_words, espeak_languages
-    from .profiles import DEFAULT_PROFILE
+    from .script.languages import CUE_WORDS, cue_words, espeak_languages
+    from .script.profiles import DEFAULT_PROFILE
 
     default = load_profile(DEFAULT_PROFILE)
     piper: dict[str, list] = {}
@@ -245,7 +245,7 @@ def load(path, opts: RenderOptions) -> Script:
 def prepare(path, opts: RenderOptions, progress: Progress | None = None,
             store: SpeechStore | None = None) -> Prepared:
     """Everything but the audio: speech synthesized (or from cache) and the fitted timeline."""
-    from . import sounds
+    from .audio import sounds
 
     script = load(path, opts)
     voiced = voice_for_items(script, _profile_loader(script, opts))
@@ -299,7 +299,7 @@ def pin_clips(p: Prepared) -> None:
 
 
 def make_bed(p: Prepared):
-    from .ambience import make_bed as _make
+    from .audio.ambience import make_bed as _make
 
     s = p.script.settings
     if not s.ambience or s.ambience == "none":
@@ -346,7 +346,7 @@ RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables 
 def output_path(out, script: Script) -> Path:
     """``out`` with its template filled in: the script's variables, ``slug`` and ``title``, each made
     safe as one path component (``-o "audio_out/{{ name }}/{{ slug }}.mp3"``)."""
-    from .template import render_text
+    from .script.template import render_text
 
     text = str(out)
     if "{" in text:
@@ -499,9 +499,9 @@ def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrat
     from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
     the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
     on quiet noise)."""
-    from .encode import CODED, round_trip
-    from .loudness import LoudnessMeter
-    from .master import Master
+    from .output.encode import CODED, round_trip
+    from .audio.loudness import LoudnessMeter
+    from .audio.master import Master
 
     frames = mixer.timeline.frames
     speech = [s for s, _ in mixer.speech_spans] or [e.start for e in mixer.events] or [0]
@@ -583,9 +583,9 @@ class _OffTarget(Exception):
 
 def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
             progress: Progress, retry_if_off: float | None) -> float:
-    from .encode import Encoder
-    from .loudness import LoudnessMeter
-    from .master import Master
+    from .output.encode import Encoder
+    from .audio.loudness import LoudnessMeter
+    from .audio.master import Master
 
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
     check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
@@ -629,7 +629,7 @@ class LoudnessModel:
     decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
 
     def __init__(self, fg: np.ndarray, bed: np.ndarray):
-        from .loudness import block_energies_from_segments
+        from .audio.loudness import block_energies_from_segments
 
         self.fg, self.bed = fg, bed
         self.limiting = self.coding = (1.0, 1.0)
@@ -652,14 +652,14 @@ class LoudnessModel:
         return f * self._fb + b * self._bb
 
     def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
-        from .loudness import gated_loudness
+        from .audio.loudness import gated_loudness
 
         return gated_loudness(self._blocks(g, shift, coded))
 
     def solve(self, target: float, shift: float = 0.0) -> float:
         """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
         gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
-        from .loudness import gated_loudness
+        from .audio.loudness import gated_loudness
 
         if not self.fg.size or not np.isfinite(gated_loudness(self._fb)):
             return 1.0           # nothing audible in the foreground: leave it be
@@ -677,7 +677,7 @@ class LoudnessModel:
         """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
         loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
         or a prediction off by a fraction of a dB can put them)."""
-        from .loudness import gated_loudness
+        from .audio.loudness import gated_loudness
 
         z = self._blocks(g, shift)
         now = gated_loudness(z)
@@ -716,7 +716,7 @@ _PROBES: dict = {}
 def _bed_probe(p: Prepared, frames: int) -> np.ndarray:
     """Segment energies of the bed's first ``frames`` samples at unit gain (kept per process:
     a batch renders the same bed many times)."""
-    from .loudness import LoudnessMeter
+    from .audio.loudness import LoudnessMeter
 
     amb = p.script.settings.ambience
     src = p.script.path.resolve().parent / amb
@@ -762,8 +762,8 @@ def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | No
     """Speak ``text`` (a word or phrase, through the lexicons) with ``voice`` (default: the
     default profile) into ``out`` (.wav or .mp3), with a little silence around it.
     Returns (profile used, seconds written)."""
-    from .encode import Encoder
-    from .profiles import DEFAULT_PROFILE
+    from .output.encode import Encoder
+    from .script.profiles import DEFAULT_PROFILE
 
     opts = opts or RenderOptions()
     if not text.strip():
@@ -790,7 +790,7 @@ def _chapters(p: Prepared) -> list:
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
     if out.suffix.lower() == ".wav":
         return
-    from .tags import write_tags
+    from .output.tags import write_tags
 
     checkpoint("tag")
     s = p.script.settings

@@ -17,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, Audio, fade_edges
+from .audio.samples import SAMPLE_RATE, Audio, fade_edges
 from .errors import EngineError
-from .files import save_npy_atomic
-from .profiles import VoiceProfile
+from .output.files import save_npy_atomic
+from .script.profiles import VoiceProfile
 
 CACHE_VERSION = "2"
 SPEECH_RMS_DBFS = -20.0     # every clip is levelled to this, times the profile's volume
@@ -117,7 +117,7 @@ def finish_clip(audio: Audio, volume: float = 1.0) -> np.ndarray:
 
 
 def _limit(y: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
-    from .master import Limiter
+    from .audio.master import Limiter
 
     lim = Limiter(SAMPLE_RATE, 1, ceiling_dbtp=min(ceiling_dbtp, -1.0), release_ms=120.0)
     out = np.empty_like(y)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from .audio import SAMPLE_RATE, seconds_to_samples
-from .durations import format_duration
+from .audio.samples import SAMPLE_RATE, seconds_to_samples
+from .script.durations import format_duration
 from .errors import LengthError, ScriptError
-from .profiles import VoiceProfile
-from .script import Bell, Breathe, Heading, Pause, Script, Speech, VoiceChange
+from .script.profiles import VoiceProfile
+from .script.parse import Bell, Breathe, Heading, Pause, Script, Speech, VoiceChange
 
 TOLERANCE = 0.5  # seconds: how close a fitted length must land
 

@@ -87,9 +87,9 @@ def quiet_and_hot(seconds: float = 12.0, channels: int = 2, seed: int = 21) -> n
 
 def reference_limiter(x: np.ndarray, rate: int = FS, ceiling_dbtp: float = -1.0, lookahead_ms: float = 5.0,
                       release_ms: float = 80.0, hold_ms: float = 1.0, margin_db: float = 0.1) -> np.ndarray:
-    """Sample-by-sample implementation of the algorithm in generator.master's docstring
+    """Sample-by-sample implementation of the algorithm in generator.audio.master's docstring
     (slow; independent of its chunking, screening and vectorisation)."""
-    from generator.loudness import TP_HALF, interpolated_abs_peaks
+    from generator.audio.loudness import TP_HALF, interpolated_abs_peaks
     x2 = (x[:, None] if x.ndim == 1 else x).astype(np.float64)
     n = x2.shape[0]
     L = max(1, int(round(lookahead_ms * rate / 1000.0)))

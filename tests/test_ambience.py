@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from generator.ambience import BED_NAMES, BLOCK, TARGET_RMS, Bed, FileBed, make_bed
+from generator.audio.ambience import BED_NAMES, BLOCK, TARGET_RMS, Bed, FileBed, make_bed
 from generator.errors import AudioError
 
 try:
@@ -226,7 +226,7 @@ def test_noise_stereo_decorrelated_over_two_minutes(name, limit):
 def test_noise_level_steady_through_grain_joins(name):
     """Grains meet at every block boundary with an equal-power crossfade: the 50 ms
     level around 200 joins is the level elsewhere (a linear crossfade would dip 2-3 dB)."""
-    from generator import ambience
+    from generator.audio import ambience
 
     bed = make_bed(name, R, seed=4)
     joins = range(1, 201)
@@ -252,7 +252,7 @@ def test_noise_level_steady_through_grain_joins(name):
 
 def test_noise_tiles_are_cached_and_shared():
     """Tiles are float32, 2**21 samples, unit RMS, built once per (kind, seed, index, rate) and shared."""
-    from generator import ambience
+    from generator.audio import ambience
 
     a = make_bed("pink", R, seed=4321)
     a.render(0, 1000)
@@ -275,7 +275,7 @@ def test_noise_tiles_are_cached_and_shared():
 
 def test_noise_tiles_are_circular_and_exactly_shaped():
     """A tile has no seam at its wrap, and its spectrum follows the target (pink: -3.01 dB/octave)."""
-    from generator import ambience
+    from generator.audio import ambience
 
     t = ambience.noise_tile("pink", 0, 0, R).astype(np.float64)
     steps = np.abs(np.diff(t))
@@ -290,7 +290,7 @@ def test_ambience_does_not_need_scipy():
     import subprocess
     import sys
 
-    code = ("import sys; from generator.ambience import make_bed, BED_NAMES; "
+    code = ("import sys; from generator.audio.ambience import make_bed, BED_NAMES; "
             "[make_bed(n).render(0, 70000) for n in BED_NAMES if n != 'none']; "
             "print(' '.join(sorted(k for k in sys.modules if k.startswith(('scipy.signal', 'scipy.fft')))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -412,7 +412,7 @@ def test_file_bed_decodes_other_formats(tmp_path, ext, codec):
 
 def test_tiles_are_kept_on_disk_and_shared_between_processes(tmp_path, monkeypatch):
     """A render after the first loads the bed's tiles (memory-mapped) instead of building them."""
-    from generator import ambience
+    from generator.audio import ambience
     from generator.speech import clear_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -10,9 +10,9 @@ from mutagen.mp3 import MP3
 
 from generator.batch import BATCH_MANIFEST, PLAYLIST, run_batch
 from generator.errors import SeriesError
-from generator.series import load_series, read_people, safe_slug
+from generator.script.series import load_series, read_people, safe_slug
 
-HAS_TAGS = importlib.util.find_spec("generator.tags") is not None
+HAS_TAGS = importlib.util.find_spec("generator.output.tags") is not None
 
 TINY_VOICE = """\
 engine: fake
@@ -201,7 +201,7 @@ def test_series_batch_files_playlist_tags_and_progress(lib, monkeypatch):
             assert str(f.tags["TALB"]) == "Tiny Series"
             assert str(f.tags["TRCK"]) == f"{name[1]}/3"
     assert "Hello pal, welcome." in (out / "01-p1.vtt").read_text(encoding="utf-8")   # series variables reach the script
-    from generator.encode import decode
+    from generator.output.encode import decode
 
     assert abs(len(decode(out / "02-p2.mp3", channels=1).samples) / 44100 - 8) < 0.1
     assert rec.calls[0] == ("start", 3, "checking")       # every job is checked before any renders

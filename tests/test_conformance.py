@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.audio import SAMPLE_RATE
-from generator.encode import Encoder
+from generator.audio.samples import SAMPLE_RATE
+from generator.output.encode import Encoder
 from generator.ffmpeg import ffmpeg_exe
 from generator.render import RenderOptions, prepare
-from generator.tags import write_tags
-from generator.transcript import to_vtt, vtt_cues
+from generator.output.tags import write_tags
+from generator.output.transcript import to_vtt, vtt_cues
 
 from conftest import REPO
 from master_signals import speech_like
@@ -190,7 +190,7 @@ def ebur128(x, rate=SAMPLE_RATE):
 
 
 def test_pyebur128_agrees_with_the_project_meter_on_a_known_signal():
-    from generator.loudness import measure
+    from generator.audio.loudness import measure
 
     x = speech_like(20.0, 2, seed=4)
     ours, theirs = measure(x), ebur128(x)
@@ -200,7 +200,7 @@ def test_pyebur128_agrees_with_the_project_meter_on_a_known_signal():
 
 @pytest.mark.parametrize("channels", [1, 2])
 def test_limiter_output_true_peak_by_libebur128(channels):
-    from generator.master import Limiter
+    from generator.audio.master import Limiter
 
     n = 6 * SAMPLE_RATE
     x = speech_like(6.0, channels, seed=7 + channels, level=0.4).reshape(n, -1)
@@ -247,8 +247,8 @@ def test_every_format_decoded_meets_loudness_and_true_peak(fmt, loudness, write_
     from click.testing import CliRunner
 
     from generator.cli import cli
-    from generator.encode import decode
-    from generator.loudness import measure_file
+    from generator.output.encode import decode
+    from generator.audio.loudness import measure_file
     from generator.render import TRUE_PEAK_CEILING
 
     name, args, channels = RENDER_FORMATS[fmt]
@@ -288,7 +288,7 @@ def test_aac_and_opus_chapters_and_tags_read_back(ext, tmp_path):
     MP4 Nero chpl atom, the Vorbis comments) list the planned chapters; the tags are the MP3's."""
     from mutagen import File
 
-    from generator.encode import decode
+    from generator.output.encode import decode
     from generator.render import render
 
     script = REPO / "scripts" / "meeting-the-inner-critic.md"

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import cli
-from generator.loudness import measure_file
+from generator.audio.loudness import measure_file
 from generator.render import LoudnessModel, RenderOptions, render
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))

@@ -1,4 +1,4 @@
-"""generator.dsp: scipy's filter kernel without scipy.signal, and the exact running maximum."""
+"""generator.audio.dsp: scipy's filter kernel without scipy.signal, and the exact running maximum."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ import pytest
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import sosfilt as scipy_sosfilt
 
-from generator import dsp
-from generator.loudness import k_weighting_sos
+from generator.audio import dsp
+from generator.audio.loudness import k_weighting_sos
 
 
 def _chunked(sos, x, sizes):
@@ -73,7 +73,7 @@ def test_sliding_max_short_input_and_bad_width():
 _HAMMER = """
 import sys, threading
 import numpy as np
-from generator import dsp
+from generator.audio import dsp
 
 sos = np.array([[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]])          # y[n] = x[n] + 0.5 y[n-1]
 start = threading.Barrier(4)
@@ -113,11 +113,11 @@ def test_sosfilt_from_four_threads_at_once_in_50_fresh_processes():
 def test_the_render_path_does_not_import_scipy_signal():
     """scipy.signal costs ~1 s and ~75 MB per process; a warm render must not need it (only its
     compiled filter kernel, loaded on its own)."""
-    code = ("import sys, generator.render, generator.loudness, generator.master, generator.mixer, "
-            "generator.ambience, generator.encode, generator.sounds, generator.speech; "
-            "from generator.ambience import make_bed; "
+    code = ("import sys, generator.render, generator.audio.loudness, generator.audio.master, generator.mixer, "
+            "generator.audio.ambience, generator.output.encode, generator.audio.sounds, generator.speech; "
+            "from generator.audio.ambience import make_bed; "
             "[make_bed(n).render(0, 70000) for n in ('white', 'pink', 'brown', 'ocean', 'drone')]; "
-            "from generator.loudness import LoudnessMeter; m = LoudnessMeter(44100, 2); "
+            "from generator.audio.loudness import LoudnessMeter; m = LoudnessMeter(44100, 2); "
             "m.feed(make_bed('pink').render(0, 44100)); "
             "bad = sorted(k for k in sys.modules if k == 'scipy.signal' "
             "or k.startswith(('scipy.signal._', 'scipy.stats', 'scipy.ndimage', 'scipy.fft')) "

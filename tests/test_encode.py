@@ -8,11 +8,11 @@ import wave
 import numpy as np
 import pytest
 
-from generator import encode as encode_mod
-from generator.audio import to_int16
-from generator.loudness import measure
-from generator.encode import Encoder, decode, encode
-from generator.audio import Audio
+from generator.output import encode as encode_mod
+from generator.audio.samples import to_int16
+from generator.audio.loudness import measure
+from generator.output.encode import Encoder, decode, encode
+from generator.audio.samples import Audio
 from generator.errors import AudioError
 
 from master_signals import FS, feed_in_chunks, speech_like

@@ -1,12 +1,12 @@
-"""generator.energy: the foreground's loudness from per-sound energy profiles, checked against
+"""generator.audio.energy: the foreground's loudness from per-sound energy profiles, checked against
 the streaming meter on the mixed foreground."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from generator import energy
-from generator.loudness import LoudnessMeter, integrated_from_segments
+from generator.audio import energy
+from generator.audio.loudness import LoudnessMeter, integrated_from_segments
 from generator.render import SEGMENT, RenderOptions, make_bed, make_mixer, prepare
 from generator.progress import Progress
 

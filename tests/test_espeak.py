@@ -10,7 +10,7 @@ import pytest
 
 from generator.engines.espeak import NATIVE_RATE, EspeakEngine, espeak_available
 from generator.errors import EngineError
-from generator.profiles import VoiceProfile
+from generator.script.profiles import VoiceProfile
 
 pytestmark = pytest.mark.espeak
 

@@ -222,7 +222,7 @@ def test_a_clip_whose_file_the_cache_clear_removed_is_made_again_the_same(tmp_pa
     spoken again (the same samples); once mapped, clearing cannot reach it."""
     import numpy as np
 
-    from generator.profiles import VoiceProfile
+    from generator.script.profiles import VoiceProfile
     from generator.speech import SpeechStore, clear_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))      # a cache of its own, to clear

@@ -13,8 +13,8 @@ from mutagen import File
 
 from generator.batch import run_batch
 from generator.errors import MeditateError, SeriesError
-from generator.feed import FEED, ITUNES_NS, PODCAST_NS
-from generator.series import load_series
+from generator.output.feed import FEED, ITUNES_NS, PODCAST_NS
+from generator.script.series import load_series
 
 from test_batch import lib, write  # noqa: F401  (the fixture)
 

@@ -317,7 +317,7 @@ def test_output_without_an_extension_names_the_extensions(write_script, tmp_path
 
 
 def test_render_bell_and_breath_cues_options(write_script, tmp_path):
-    from generator.encode import decode
+    from generator.output.encode import decode
 
     p = write_script("Hi.\n[bell]\n[breathe 2-2 x2]\n", bell="none", breath_cues="none")
     rms = {}
@@ -403,7 +403,7 @@ Thank you.
 
 
 def test_preview_from_a_chapter_for_the_first_seconds(write_script, tmp_path, monkeypatch):
-    from generator.encode import decode
+    from generator.output.encode import decode
 
     monkeypatch.chdir(tmp_path)
     p = write_script(CHAPTERED, name="scan.md")

@@ -13,10 +13,10 @@ from mutagen.id3 import ID3
 
 from generator.cli import cli
 from generator.engines import get_engine
-from generator.languages import CUE_WORDS, espeak_languages, split_sentences
+from generator.script.languages import CUE_WORDS, espeak_languages, split_sentences
 from generator.render import RenderOptions, language_voices, prepare, speaking_profile
-from generator.profiles import VoiceProfile
-from generator.series import safe_slug
+from generator.script.profiles import VoiceProfile
+from generator.script.series import safe_slug
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = {lang: sorted((REPO / "scripts" / lang).glob("*.md")) for lang in ("es", "de")}

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from generator.batch import plan
 from generator.cli import cli
 from generator.errors import ScriptError
-from generator.lexicon import Lexicon, Pronunciation, parse_entries, read_lexicon
+from generator.script.lexicon import Lexicon, Pronunciation, parse_entries, read_lexicon
 from generator.render import RenderOptions, prepare
-from generator.series import check_people, load_series, read_people
-from generator.transcript import to_vtt
+from generator.script.series import check_people, load_series, read_people
+from generator.output.transcript import to_vtt
 from conftest import REPO
 
 HAS_PIPER = importlib.util.find_spec("piper") is not None

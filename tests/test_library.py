@@ -10,10 +10,10 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import cli
-from generator.durations import parse_duration
+from generator.script.durations import parse_duration
 from generator.render import RenderOptions, prepare
-from generator.script import load_script
-from generator.series import load_series
+from generator.script.parse import load_script
+from generator.script.series import load_series
 
 REPO = Path(__file__).resolve().parent.parent
 LANGUAGES = {"en": REPO / "scripts", "es": REPO / "scripts" / "es", "de": REPO / "scripts" / "de"}

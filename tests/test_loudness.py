@@ -7,10 +7,10 @@ import numpy as np
 import pyloudnorm as pyln
 import pytest
 
-from generator.audio import fade_edges
-from generator.encode import Encoder
+from generator.audio.samples import fade_edges
+from generator.output.encode import Encoder
 from generator.errors import AudioError
-from generator.loudness import LoudnessMeter, integrated_from_segments, measure, measure_file
+from generator.audio.loudness import LoudnessMeter, integrated_from_segments, measure, measure_file
 
 from master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
 
@@ -203,7 +203,7 @@ def test_silence_fast_path_gives_the_same_energies():
         fast.feed(x[i:i + 65536])
     from scipy.signal import sosfilt
 
-    from generator.loudness import k_weighting_sos
+    from generator.audio.loudness import k_weighting_sos
     y = sosfilt(k_weighting_sos(44100), x.astype(np.float64))
     e = (y * y)[: (x.size // 4410) * 4410].reshape(-1, 4410).sum(axis=1)
     np.testing.assert_allclose(fast.segment_energies(), e, rtol=1e-9, atol=1e-20)

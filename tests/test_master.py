@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from generator.audio import fade_edges
-from generator.encode import Encoder, decode
+from generator.audio.samples import fade_edges
+from generator.output.encode import Encoder, decode
 from generator.errors import AudioError
-import generator.loudness as loudness
-from generator.loudness import TP_BOUND, TP_PHASES, LoudnessMeter, interpolated_abs_peaks, measure, measure_file
-from generator.master import Limiter, Master, _window_sums, mastering_gain
+import generator.audio.loudness as loudness
+from generator.audio.loudness import TP_BOUND, TP_PHASES, LoudnessMeter, interpolated_abs_peaks, measure, measure_file
+from generator.audio.master import Limiter, Master, _window_sums, mastering_gain
 
 from master_signals import FS, feed_in_chunks, quiet_and_hot, reference_limiter, sine, speech_like
 

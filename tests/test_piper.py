@@ -12,7 +12,7 @@ pytest.importorskip("piper")
 from generator.engines import get_engine  # noqa: E402
 from generator.engines.piper import PiperEngine, length_scale_for  # noqa: E402
 from generator.errors import EngineError  # noqa: E402
-from generator.profiles import VoiceProfile, load_profile  # noqa: E402
+from generator.script.profiles import VoiceProfile, load_profile  # noqa: E402
 
 SENTENCE = "Let your shoulders soften, and allow the breath to find its own easy rhythm."
 
@@ -158,7 +158,7 @@ def test_tiny_script_renders_through_the_pipeline(write_script, tmp_path, monkey
 
 def test_the_default_profile_speaks_with_piper_when_installed(write_script, monkeypatch, engine):
     from generator.render import RenderOptions, _profile_loader
-    from generator.script import load_script
+    from generator.script.parse import load_script
 
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
     script = load_script(write_script("Hello."))

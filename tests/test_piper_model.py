@@ -17,7 +17,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from generator.cli import cli  # noqa: E402
 from generator.engines.piper import PiperEngine  # noqa: E402
-from generator.profiles import VoiceProfile  # noqa: E402
+from generator.script.profiles import VoiceProfile  # noqa: E402
 
 RATE, HOP = 16000, 64
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from generator.cli import cli
-from generator.profiles import read_profile
+from generator.script.profiles import read_profile
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 WALKTHROUGH = re.search(r"^## Your first practice\n.*?(?=^## )", README, re.S | re.M).group(0)
@@ -92,7 +92,7 @@ def test_every_command_and_option_in_the_readme_exists():
 
 
 def test_the_readme_states_the_shipped_defaults():
-    from generator.script import DEFAULT_PROFILE
+    from generator.script.parse import DEFAULT_PROFILE
 
     default = read_profile(REPO / "voices" / f"{DEFAULT_PROFILE}.yaml")
     assert f"`paragraph_pause` ({default.paragraph_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README

@@ -142,7 +142,7 @@ def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
     assert r.exit_code == 0, r.output
     assert r.output == ""                         # nothing from pyttsx3 or espeak reaches stdout
     assert "Audio saved" not in capfd.readouterr().out
-    from generator.encode import decode
+    from generator.output.encode import decode
     from generator.render import RenderOptions, prepare
 
     x = decode(out).samples

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.audio import Audio, resample_poly
+from generator.audio.samples import Audio, resample_poly
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,9 +160,9 @@ def test_render_path_leaves_scipy_signal_unloaded():
     code = """
 import json, sys
 import numpy as np
-from generator.audio import Audio
+from generator.audio.samples import Audio
 from generator.engines.fake import FakeEngine
-from generator.profiles import VoiceProfile
+from generator.script.profiles import VoiceProfile
 x = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
 y = Audio(x, 22050).resampled(44100)
 z = Audio(np.stack([x, x], axis=1), 48000).resampled(44100)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.durations import parse_duration
+from generator.script.durations import parse_duration
 from generator.errors import ScriptError, TemplateError
-from generator.script import Bell, Breathe, Heading, Pause, Speech, VoiceChange, load_script
+from generator.script.parse import Bell, Breathe, Heading, Pause, Speech, VoiceChange, load_script
 
 
 def items_of(write_script, body, variables=None, **meta):

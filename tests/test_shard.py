@@ -8,8 +8,8 @@ import pytest
 
 from generator.batch import BATCH_MANIFEST, PLAYLIST, parse_shard, plan, run_batch, shard_of
 from generator.errors import MeditateError
-from generator.feed import FEED
-from generator.series import load_series, read_people
+from generator.output.feed import FEED
+from generator.script.series import load_series, read_people
 
 from procs import Run
 from test_batch import lib, write  # noqa: F401  (the fixture)

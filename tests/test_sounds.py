@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import sounds
-from generator.sounds import BELL_SPACING, bell, breath_chime, breath_glide, phases_for
+from generator.audio import sounds
+from generator.audio.sounds import BELL_SPACING, bell, breath_chime, breath_glide, phases_for
 
 try:
     from tests.signals import db, dominant_freq, max_jump, peak, rms, spectral_peaks

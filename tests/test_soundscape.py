@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import cli
-from generator.encode import decode
-from generator.loudness import measure_file
+from generator.output.encode import decode
+from generator.audio.loudness import measure_file
 from generator.render import RenderOptions, make_bed, make_mixer, prepare
 from signals import db, max_jump, rms
 

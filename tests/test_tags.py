@@ -7,10 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from generator.encode import Encoder
+from generator.output.encode import Encoder
 from generator.errors import AudioError
 from generator.ffmpeg import ffmpeg_exe
-from generator.tags import write_tags
+from generator.output.tags import write_tags
 
 from master_signals import FS, speech_like
 

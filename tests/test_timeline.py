@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.audio import SAMPLE_RATE
+from generator.audio.samples import SAMPLE_RATE
 from generator.errors import LengthError
 from generator.render import RenderOptions, prepare
 

@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from generator.audio import SAMPLE_RATE
+from generator.audio.samples import SAMPLE_RATE
 from generator.cli import cli
 from generator.render import RenderOptions, prepare
-from generator.timeline_svg import timeline_svg
+from generator.output.timeline_svg import timeline_svg
 
 from conftest import REPO
 

@@ -10,7 +10,7 @@ import generator.engines as engines
 from generator.cli import cli
 from generator.errors import ProfileError
 from generator.render import RenderOptions, prepare
-from generator.script import load_script
+from generator.script.parse import load_script
 
 BODY = """
 Hello there. Rest a moment.

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..audio import Audio
-from ..profiles import VoiceProfile
+from ..audio.samples import Audio
+from ..script.profiles import VoiceProfile
 
 
 class Engine(Protocol):

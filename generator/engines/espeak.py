@@ -54,8 +54,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from ..errors import EngineError
 
 if TYPE_CHECKING:  # keep the worker process light: no numpy/yaml at import
-    from ..audio import Audio
-    from ..profiles import VoiceProfile
+    from ..audio.samples import Audio
+    from ..script.profiles import VoiceProfile
 
 NATIVE_RATE = 22050
 FD_ENV = "MEDITATE_ESPEAK_FD"
@@ -605,7 +605,7 @@ class EspeakEngine:
     def _verify(self, path: str, res: dict, text: str, rate: int) -> "Audio":
         import numpy as np
 
-        from ..audio import from_int16
+        from ..audio.samples import from_int16
 
         frames_said = int(res.get("frames", -1))
         pcm = _read_wav_strict(path)  # raises _Incomplete

@@ -10,8 +10,8 @@ import hashlib
 
 import numpy as np
 
-from ..audio import Audio
-from ..profiles import VoiceProfile
+from ..audio.samples import Audio
+from ..script.profiles import VoiceProfile
 
 RATE = 22050
 

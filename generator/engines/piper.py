@@ -47,9 +47,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..audio import Audio
+from ..audio.samples import Audio
 from ..errors import EngineError
-from ..profiles import VoiceProfile
+from ..script.profiles import VoiceProfile
 
 # onnxruntime (imported by piper) writes a telemetry device id into the user's ~/.cache/Microsoft
 # when it is imported, unless told not to; a user's own setting wins

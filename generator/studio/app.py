@@ -38,7 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import LengthError, MeditateError
-from ..files import write_text_atomic
+from ..output.files import write_text_atomic
 from ..progress import Progress
 
 STATIC = Path(__file__).parent / "static"
@@ -73,8 +73,8 @@ def inside(folder: Path, rel: str, *, must_exist: bool = True) -> Path:
 
 def list_files(folder: Path) -> dict:
     """Scripts and series manifests under ``folder`` (hidden files and anything outside skipped)."""
-    from ..script import rendered_title
-    from ..series import is_series_file, load_series
+    from ..script.parse import rendered_title
+    from ..script.series import is_series_file, load_series
 
     scripts, series = [], []
     for p in sorted(folder.rglob("*")):
@@ -153,7 +153,7 @@ class Studio:
         range, the SVG (fitted to ``length`` when it is in reach)."""
         from ..check import check_file
         from ..render import RenderOptions, prepare
-        from ..timeline_svg import timeline_svg
+        from ..output.timeline_svg import timeline_svg
 
         target = inside(self.folder, rel, must_exist=False)
         out = {"errors": [], "warnings": [], "svg": None, "reachable": None, "duration": None}
@@ -186,7 +186,7 @@ class Studio:
     @staticmethod
     def _placeholders(path: Path) -> dict:
         """Required variables get their own names as values, as ``check`` does."""
-        from ..script import read_source
+        from ..script.parse import read_source
 
         declared = read_source(path).meta.get("variables")
         return {k: k for k, v in declared.items() if v is None} if isinstance(declared, dict) else {}

@@ -18,10 +18,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .durations import format_duration
-from .mixer import DUCK_DB, Mixer
-from .script import Breathe, Pause
+from ..audio.samples import SAMPLE_RATE
+from ..script.durations import format_duration
+from ..mixer import DUCK_DB, Mixer
+from ..script.parse import Breathe, Pause
 
 LEFT = 96             # px: lane labels
 RIGHT = 24

@@ -26,7 +26,7 @@ Formats by extension:
 Closing a coded (ffmpeg) encoder that received no samples raises :class:`AudioError`
 (ffmpeg would leave an unplayable header-only file); an empty WAV is valid.
 
-All float->int16 conversion goes through :func:`generator.audio.to_int16`.
+All float->int16 conversion goes through :func:`generator.audio.samples.to_int16`.
 """
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ import wave
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, Audio, to_int16
+from ..audio.samples import SAMPLE_RATE, Audio, to_int16
 from .files import default_mode
-from .errors import AudioError
-from .ffmpeg import ffmpeg_exe
-from .interrupt import checkpoint
+from ..errors import AudioError
+from ..ffmpeg import ffmpeg_exe
+from ..interrupt import checkpoint
 
 SUPPORTED = (".mp3", ".m4a", ".m4b", ".opus", ".wav")
 CODED = (".mp3", ".m4a", ".m4b", ".opus")       # lossy: the decoded file differs from the PCM fed

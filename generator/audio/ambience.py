@@ -41,10 +41,10 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .errors import AudioError
-from .files import save_npy_atomic
-from .ffmpeg import ffmpeg_exe
+from .samples import SAMPLE_RATE
+from ..errors import AudioError
+from ..output.files import save_npy_atomic
+from ..ffmpeg import ffmpeg_exe
 
 BED_NAMES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac")
@@ -241,7 +241,7 @@ TILE_VERSION = "1"  # part of the on-disk name: change it whenever tile synthesi
 
 
 def _tile_file(kind: str, seed: int, index: int, rate: int) -> Path:
-    from .speech import cache_dir
+    from ..speech import cache_dir
 
     return cache_dir() / "beds" / f"{kind}-s{seed}-t{index}-{rate}-n{TILE_LEN}-v{TILE_VERSION}.npy"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
-from .errors import MeditateError, SeriesError, did_you_mean
-from .script import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
+from ..errors import MeditateError, SeriesError, did_you_mean
+from .parse import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
                      looks_like_series, utf16_problem, yaml_problem)
 
 SERIES_KEYS = ("title", "author", "description", "artwork", "start_date", "voice", "ambience", "ambience_level",
@@ -521,7 +521,7 @@ def missing_required(series: Series, practice: Practice, row: dict | None = None
 
 def declared_variables(script: Path) -> dict:
     """The variables a script declares (``{name: default}``, None = required)."""
-    from .script import parse_settings, read_source
+    from .parse import parse_settings, read_source
 
     return parse_settings(read_source(script)).variables
 

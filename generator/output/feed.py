@@ -23,8 +23,8 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
-from . import __version__
-from .errors import MeditateError
+from .. import __version__
+from ..errors import MeditateError
 
 FEED = "feed.xml"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .samples import SAMPLE_RATE
 from .dsp import sosfilt
-from .files import save_npy_atomic
+from ..output.files import save_npy_atomic
 
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
 RING = 0.25           # seconds of filter ringing kept after a sound ends

@@ -31,14 +31,14 @@ from numpy.fft import irfft, rfft
 
 from .dsp import sosfilt
 
-from .errors import AudioError
-from .ffmpeg import ffmpeg_exe
+from ..errors import AudioError
+from ..ffmpeg import ffmpeg_exe
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 
 # ---------------------------------------------------------------------------
-# True-peak interpolator (shared with generator.master)
+# True-peak interpolator (shared with generator.audio.master)
 # ---------------------------------------------------------------------------
 TP_OVERSAMPLE = 4
 TP_TAPS = 64  # per phase; the interpolator looks TP_TAPS//2 samples each way

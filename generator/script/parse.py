@@ -13,7 +13,7 @@ from typing import Union
 import yaml
 
 from .durations import parse_duration
-from .errors import ScriptError, TemplateError, did_you_mean
+from ..errors import ScriptError, TemplateError, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables

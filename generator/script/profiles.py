@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
-from .errors import ProfileError, did_you_mean
+from ..errors import ProfileError, did_you_mean
 
 
 

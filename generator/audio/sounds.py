@@ -18,7 +18,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, seconds_to_samples
+from .samples import SAMPLE_RATE, seconds_to_samples
 
 BELL_KINDS = ("bowl", "chime", "none")
 BELL_PEAK = 0.5  # -6 dBFS
@@ -324,7 +324,7 @@ def phases_for(pattern: Tuple[float, ...], cycles: int, rate: int = SAMPLE_RATE)
 
     ``pattern`` is (in, out), (in, hold, out) or (in, hold, out, hold2). Each
     boundary is placed at ``round(cumulative_seconds * rate)`` (the project's one
-    rounding rule, :func:`generator.audio.seconds_to_samples`), so the total is
+    rounding rule, :func:`generator.audio.samples.seconds_to_samples`), so the total is
     exactly ``round(cycles * sum(pattern) * rate)`` and never drifts. Phases
     that come out zero samples long are omitted.
     """

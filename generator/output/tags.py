@@ -36,7 +36,7 @@ import functools
 import os
 from typing import Iterable, Sequence, Tuple, Union
 
-from .errors import AudioError
+from ..errors import AudioError
 
 Chapter = Tuple[str, float, float]
 

@@ -12,7 +12,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from .errors import TemplateError
+from ..errors import TemplateError
 
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 COMMENT_TOKEN = "\ue002"

@@ -7,9 +7,9 @@ Limiter algorithm, per sample ``n`` (all channels share one gain, so the
 stereo image never shifts):
 
 1. ``peak[n]``: the max over channels of ``|x[n]|`` and the three 4x-oversampled
-   inter-sample values after it (see :func:`generator.loudness.interpolated_abs_peaks`),
+   inter-sample values after it (see :func:`generator.audio.loudness.interpolated_abs_peaks`),
    so the limiter reacts to TRUE peaks, not only sample peaks. Only ``peak > threshold``
-   matters, and :func:`generator.loudness.true_peak_over` finds exactly those
+   matters, and :func:`generator.audio.loudness.true_peak_over` finds exactly those
    positions without interpolating the quiet parts: a region whose sample peak is
    below ``threshold / TP_BOUND`` (about 9 dB under it) is skipped outright, the rest
    is screened with an FFT interpolation and only near-threshold positions are
@@ -47,7 +47,7 @@ import math
 import numpy as np
 
 from .dsp import sliding_max
-from .errors import AudioError
+from ..errors import AudioError
 from .loudness import TP_HALF, TP_TAPS, true_peak_over
 
 _SNAP_DB = 1e-3

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 
-from .audio import SAMPLE_RATE
-from .durations import format_clock
-from .languages import split_sentences
-from .timeline import Timeline
+from ..audio.samples import SAMPLE_RATE
+from ..script.durations import format_clock
+from ..script.languages import split_sentences
+from ..timeline import Timeline
 
 MAX_CUE_CHARS = 90
 

@@ -1,0 +1,1 @@
+"""Sound itself: the sample type, filters, loudness and true peak, the limiter, cue sounds, beds."""

@@ -1,0 +1,1 @@
+"""Parsing a practice: front matter, templates, durations, voice profiles, languages, series."""
