@@ -213,3 +213,13 @@ def test_bom_and_crlf_are_fine(tmp_path):
     p = tmp_path / "w.md"
     p.write_bytes("\ufeff---\r\ntitle: T\r\n---\r\nHi there.\r\n".encode("utf-8"))
     assert load_script(p).items == [Speech("Hi there.", 4)]
+
+
+def test_named_voices_reads_every_voice_cue_before_templating():
+    """What batch hashes a job's voice profiles by: the parser's own reading of [voice …] cues,
+    in every template branch, whatever the case and spacing; cues that do not parse are skipped."""
+    from generator.script.parse import named_voices
+
+    body = ("Hi. [Voice slow]\n{% if calm %}[ voice calm ]{% else %}[voice brisk.v2]{% endif %}\n"
+            "[voice two names] [voice] [pause 3s] {{ items[0] }} [voicey x]\n")
+    assert named_voices(body) == {"slow", "calm", "brisk.v2"}
