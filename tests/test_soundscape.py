@@ -9,7 +9,7 @@ from generator.cli import cli
 from generator.output.encode import decode
 from generator.audio.loudness import measure_file
 from generator.render import RenderOptions, make_bed, make_mixer, prepare
-from signals import db, max_jump, rms
+from tests.signals import db, max_jump, rms
 
 SR = 44100
 
