@@ -144,7 +144,8 @@ def cli():
 def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
-    from .render import RenderOptions, render as do_render
+    from .api import render as do_render
+    from .render import RenderOptions
     from .script.parse import check_ambience
 
     if ambience is not None:
@@ -153,7 +154,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
                          keep_other_renders=not overwrite, from_chapter=from_chapter, first=first)
-    res = do_render(script, out, opts, _progress(quiet))
+    res = do_render(script, out, opts, progress=False if quiet else None)
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
@@ -166,7 +167,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @var_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .check import check_file
+    from .api import check as check_file
 
     given = _vars(variables)
     failed = 0
@@ -196,7 +197,8 @@ def check(scripts, variables):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
+    from .api import plan as do_plan
+    from .render import RenderOptions, bed_note
     from .script.series import is_series_file
 
     if is_series_file(script):
@@ -208,7 +210,8 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     if people is not None:
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
-    p = prepare(script, opts, _progress(quiet))
+    planned = do_plan(script, opts, progress=False if quiet else None)
+    p = planned.prepared
     if svg is not None:
         from .output.files import write_text_atomic
         from .output.timeline_svg import timeline_svg
@@ -231,7 +234,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
             "bell": lambda: e.label,
         }[e.kind]()
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
-    shift = planned_bed_shift(p, opts, default_output(script))
+    shift = planned.bed_shift
     if shift:
         click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
