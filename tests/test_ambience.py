@@ -9,10 +9,7 @@ import pytest
 from generator.audio.ambience import BED_NAMES, BLOCK, TARGET_RMS, Bed, FileBed, make_bed
 from generator.errors import AudioError
 
-try:
-    from tests.signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
-except ImportError:  # tests/ itself on sys.path
-    from signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
+from tests.signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
 
 R = 44100
 PROCEDURAL = [n for n in BED_NAMES if n != "none"]

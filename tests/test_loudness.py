@@ -12,7 +12,7 @@ from generator.output.encode import Encoder
 from generator.errors import AudioError
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments, measure, measure_file
 
-from master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
+from tests.master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
 
 SIGNALS = {
     "speech_mono": lambda: speech_like(12, 1, seed=3),

@@ -8,12 +8,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO
+from tests.helpers import README, REPO, WALKTHROUGH
 from generator.cli import cli
 from generator.script.profiles import read_profile
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
-WALKTHROUGH = re.search(r"^## Your first practice\n.*?(?=^## )", README, re.S | re.M).group(0)
 # the walkthrough's blocks are followed step by step in test_walkthrough.py
 BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README.replace(WALKTHROUGH, ""),
                                                         re.S | re.M)]

@@ -10,7 +10,7 @@ from generator.output.encode import decode
 from generator.audio.loudness import measure_file
 from generator.render import LoudnessModel, RenderOptions, make_bed, make_mixer, prepare
 from generator.render import render as render_file
-from signals import db, max_jump, rms
+from tests.signals import db, max_jump, rms
 
 SR = 44100
 
