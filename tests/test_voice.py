@@ -32,7 +32,7 @@ def unavailable_voice(tmp_path, monkeypatch):
     (voices / "stand-in-slow.yaml").write_text("engine: fake\nrate: 100\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
-    monkeypatch.setattr(engines, "_noticed", set())
+    monkeypatch.setattr(engines, "REGISTRY", engines.Registry())     # nothing noticed yet
 
 
 def _voices_spoken(p) -> list[str]:
