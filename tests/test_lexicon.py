@@ -17,7 +17,7 @@ from generator.script.lexicon import Lexicon, Pronunciation, parse_entries, read
 from generator.render import RenderOptions, prepare
 from generator.script.series import check_people, load_series, read_people
 from generator.output.transcript import to_vtt
-from conftest import REPO
+from tests.helpers import REPO
 
 HAS_PIPER = importlib.util.find_spec("piper") is not None
 

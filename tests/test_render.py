@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import cli
-from signals import dominant_freq, max_jump, rms
+from tests.signals import dominant_freq, max_jump, rms
 
 SR = 44100
 

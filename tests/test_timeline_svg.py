@@ -12,7 +12,7 @@ from generator.cli import cli
 from generator.render import RenderOptions, prepare
 from generator.output.timeline_svg import timeline_svg
 
-from conftest import REPO
+from tests.helpers import REPO
 
 NS = "{http://www.w3.org/2000/svg}"
 
