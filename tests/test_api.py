@@ -38,7 +38,7 @@ def test_plan_render_and_check_through_the_public_api(write_script, tmp_path):
     assert isinstance(p, Plan) and p.script.title == "Public"
     assert p.duration == 30.0 == p.timeline.frames / 44100          # fitted to the length exactly
     assert [c.title for c in p.timeline.chapters] == ["Arriving", "Resting"]
-    assert [e.kind for e in p.timeline.entries] == ["speech", "pause", "breathe", "speech", "pause"]
+    assert [e.kind.name for e in p.timeline.entries] == ["speech", "pause", "breathe", "speech", "pause"]
     assert p.bed_shift == 0.0
 
     res = render(script, tmp_path / "out" / "public.wav", RenderOptions(length=30))
