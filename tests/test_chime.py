@@ -79,4 +79,4 @@ def test_check_rejects_a_chime_with_arguments_at_its_line(write_script):
     assert r.exit_code != 0
     assert f"Error: {script}:5: [chime 3]: [chime] takes nothing" in r.output
     r = run("check", write_script("Settle.\n[chimes]\n", name="b.md"))
-    assert r.exit_code != 0 and "unknown cue [chimes] (did you mean [chime …]?)" in r.output
+    assert r.exit_code != 0 and "unknown cue [chimes] (did you mean [chime]?)" in r.output

@@ -540,7 +540,10 @@ def parse_cue(body: str, shown: str, line: int) -> CueItem:
     word, args = parts[0].lower(), parts[1:]
     kind = cues.by_word(word)
     if kind is None:
-        hint = did_you_mean(word, cues.cue_words()).replace("'?", " …]?").replace("'", "[", 1)
+        hint = did_you_mean(word, cues.cue_words())
+        if hint:            # named as the cue list names it: "[pause …]", "[chime]"
+            suggested = cues.by_word(hint.split("'")[1])
+            hint = f" (did you mean {suggested.usage}?)"
         raise ScriptError(f"unknown cue [{body}]{hint}; cues are {cues.listing()}", shown, line)
     try:
         return kind.parse(args, line)
