@@ -252,12 +252,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
             if c.start <= e.start and c.title not in shown:
                 shown.add(c.title)
                 click.echo(f"{format_clock(c.start / 44100):>12}  {'':>8}  {c.line:>4}  # {c.title}")
-        what = {
-            "speech": lambda: f"say: {e.label[:60]}{'…' if len(e.label) > 60 else ''}",
-            "pause": lambda: "pause" + (" (paragraph)" if e.label == "paragraph" else "") + (" ~" if e.flexible else ""),
-            "breathe": lambda: f"breathe {e.label}: {e.cycles} cycles" + (" ~" if e.flexible else ""),
-            "bell": lambda: e.label,
-        }[e.kind]()
+        what = e.kind.describe(e)
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
     shift = planned.bed_shift
     if shift:

@@ -22,7 +22,9 @@ from .script.lexicon import Lexicon, folder_lexicon, parse_entries
 from .script.profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
 from .script.languages import CUE_KEYS, base, cue_phrase, espeak_code
-from .script.parse import Breathe, Script, Speech, check_cue_words, load_script
+from .cues.breathe import Breathe
+from .cues.speech import Speech
+from .script.parse import Script, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .output.transcript import to_vtt

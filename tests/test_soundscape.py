@@ -50,7 +50,7 @@ def test_bed_ducks_under_speech_and_comes_back(spoken):
     p = prepare(spoken, RenderOptions())
     mixer = make_mixer(p, make_bed(p))
     bed = np.concatenate(list(mixer.chunks(fg_gain=0.0)))        # the bed alone, as mixed
-    speech = [e for e in p.timeline.entries if e.kind == "speech"]
+    speech = [e for e in p.timeline.entries if e.kind.name == "speech"]
     first = speech[0]
     under = bed[first.start + SR: first.end - SR]
     before = bed[first.start - 3 * SR: first.start - 2 * SR]
@@ -91,8 +91,8 @@ def test_no_clicks_at_cue_edges(write_script, tmp_path):
         """, front="title: Cues\nbell: chime\nbreath_cues: chime")
     x = render(p, tmp_path / "c.wav")
     tl = prepare(p, RenderOptions()).timeline
-    starts = [s for e in tl.entries if e.kind == "bell" for s in e.strikes]
-    starts += [e.start for e in tl.entries if e.kind in ("breathe", "speech")]
+    starts = [s for e in tl.entries if e.kind.name == "bell" for s in e.strikes]
+    starts += [e.start for e in tl.entries if e.kind.name in ("breathe", "speech")]
     for s in starts:
         assert abs(x[s]) < 0.002, s                         # each sound begins from silence
         assert np.abs(np.diff(x[max(s - 1, 0): s + 22])).max() < 0.01, s   # and rises without a step

@@ -36,7 +36,7 @@ def unavailable_voice(tmp_path, monkeypatch):
 
 
 def _voices_spoken(p) -> list[str]:
-    return [e.voice.name for e in p.timeline.entries if e.kind == "speech"]
+    return [e.voice.name for e in p.timeline.entries if e.kind.name == "speech"]
 
 
 def test_a_script_naming_no_voice_gets_the_natural_one(write_script):
