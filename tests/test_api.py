@@ -23,7 +23,7 @@ Rest here a while.
 
 def test_the_public_names_are_documented_and_import_cheaply():
     for obj in (render, check, plan, RenderOptions, RenderResult, Plan, MeditateError, ScriptError):
-        assert obj.__doc__ and obj.__doc__.strip(), obj
+        assert obj.__doc__ and not obj.__doc__.startswith(obj.__name__ + "("), obj     # (not a dataclass's default)
     assert set(generator.__all__) >= {"render", "check", "plan", "RenderOptions", "__version__"}
     out = subprocess.run([sys.executable, "-c", "import sys, generator; print(sorted(m for m in sys.modules "
                           "if m.startswith(('generator.', 'numpy', 'click', 'yaml'))))"],
