@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import re
 import signal
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -40,8 +39,9 @@ from . import __version__
 from .script.durations import format_duration
 from .errors import MeditateError, SeriesError
 from .interrupt import SIGNALS
+from .output.files import write_text_atomic
 from .script.lexicon import LEXICON_FILE, person_pronunciations
-from .script.parse import rendered_title
+from .script.parse import ambience_file, rendered_title
 from .script.series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
                      safe_slug)
 
@@ -56,7 +56,6 @@ _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_me
 _PRELOAD = ["generator.render", "generator.mixer", "generator.audio.master", "generator.audio.loudness",
             "generator.output.encode", "generator.audio.ambience", "generator.audio.sounds", "generator.speech"]
 _VOICE_CUE = re.compile(r"\[\s*voice\s+([A-Za-z0-9_.-]+)\s*\]", re.IGNORECASE)
-_AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac")
 
 
 @dataclass
@@ -149,9 +148,9 @@ def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
         add("lexicon:" + str(d), _file_digest(d / LEXICON_FILE))
     add("neural", importlib.util.find_spec("piper") is not None)
     ambience = options.get("ambience") or facts["ambience"]
-    if ambience and ambience.lower().endswith(_AUDIO_EXTS):
-        p = Path(ambience).expanduser()
-        add("ambience", _file_digest(p if p.is_absolute() else script.parent / p))
+    bed = ambience_file(ambience, script.parent) if ambience else None
+    if bed is not None:
+        add("ambience", _file_digest(bed))
     effective = dict(options, engine=options.get("engine") or os.environ.get("MEDITATE_ENGINE") or None)
     add("options", json.dumps(effective, sort_keys=True, default=str, ensure_ascii=False))
     return h.hexdigest()
@@ -292,25 +291,10 @@ def _read_manifest(folder: Path) -> dict:
         return {}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_manifest(folder: Path, files: dict) -> None:
-    _write_atomic(folder / BATCH_MANIFEST,
-                  json.dumps({"format": 1, "generator": __version__, "files": files}, indent=1,
-                             sort_keys=True, ensure_ascii=False) + "\n")
+    write_text_atomic(folder / BATCH_MANIFEST,
+                      json.dumps({"format": 1, "generator": __version__, "files": files}, indent=1,
+                                 sort_keys=True, ensure_ascii=False) + "\n")
 
 
 @contextmanager
@@ -616,12 +600,12 @@ def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, rep
                 episodes.append(Episode(Path(job["out"]), job["position"], job["title"], duration,
                                         st.get("chapters") or [], job.get("description")))
         pl = folder.path / PLAYLIST
-        _write_atomic(pl, playlist_text(entries, folder.album))
+        write_text_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
         if feed is not None:
             language = next((j.get("language") for j in folder.jobs if j.get("language")), None)
             report.feeds.append(write_feed(folder.path, out_dir, feed, series, folder.album, episodes,
-                                           _write_atomic, language))
+                                           write_text_atomic, language))
 
 
 def _run_pool(pending: list, jobs: int, finished, work=None) -> None:

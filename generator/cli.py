@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .script.durations import format_clock, format_duration, parse_duration
+from .cache import cache_dir, cache_usage, clear_cache
 from .errors import MeditateError
 from .script.parse import BELLS, BREATH_CUES
 
@@ -413,8 +414,6 @@ def cache():
 @cache.command("info")
 def cache_info():
     """Where the cache is and how much room it takes."""
-    from .speech import cache_dir, cache_usage
-
     click.echo(f"cache: {cache_dir()}")
     for what, (n, size) in cache_usage().items():
         click.echo(f"  {what + ':':<19} {size / 1e6:8.1f} MB  ({n} file{'s' if n != 1 else ''})")
@@ -423,8 +422,6 @@ def cache_info():
 @cache.command("clear")
 def cache_clear():
     """Remove every cached speech clip (and the ambience beds' cached noise tiles)."""
-    from .speech import cache_dir, clear_cache
-
     n = clear_cache()
     click.echo(f"removed {n} clips from {cache_dir()}")
 

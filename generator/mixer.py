@@ -15,7 +15,7 @@ import numpy as np
 from .audio.samples import SAMPLE_RATE
 from .timeline import Timeline
 
-CHUNK = 65536
+CHUNK = 65536    # samples per mixed chunk (render streams the practice in these)
 GLIDE_GAIN = 0.15       # the breath glide sits well under the voice (about -31 dBFS RMS vs speech at -20)
 CHIME_GAIN = 0.3
 BELL_GAIN = 0.8         # bell peak about -8 dBFS before mastering

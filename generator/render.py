@@ -16,6 +16,7 @@ from .audio.samples import SAMPLE_RATE
 from .errors import AudioError, MeditateError, ProfileError
 from .output.files import write_text_atomic
 from .interrupt import checkpoint
+from .mixer import CHUNK, Mixer
 from .script.lexicon import Lexicon, folder_lexicon, parse_entries
 from .script.profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
@@ -32,7 +33,6 @@ MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for
                                      # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
 PEAK_MARGIN = {".mp3": MP3_PEAK_MARGIN, ".m4a": {1: 3.5, 2: 2.0}, ".m4b": {1: 3.5, 2: 2.0},
                ".opus": {1: 2.5, 2: 2.5}}   # the same per codec (measured: see the README's formats)
-CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
 LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
 MAX_PASSES = 2              # encoding passes at most (the last one is kept whatever it measures)
@@ -140,7 +140,7 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     return fallback
 
 
-def _profile_loader(script: Script, opts: RenderOptions | None = None):
+def profile_loader(script: Script, opts: RenderOptions | None = None):
     """``load(name, line)`` -> the profile to speak with; with ``opts`` (a render, not a check)
     as :func:`speaking_profile` decides."""
     extra = script.path.resolve().parent.parent / "voices"
@@ -248,7 +248,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     from .audio import sounds
 
     script = load(path, opts)
-    voiced = voice_for_items(script, _profile_loader(script, opts))
+    voiced = voice_for_items(script, profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
     lexicon = lexicon_for(script, opts)
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
@@ -316,8 +316,6 @@ def make_bed(p: Prepared):
 
 
 def make_mixer(p: Prepared, bed=None):
-    from .mixer import Mixer
-
     s = p.script.settings
     return Mixer(p.timeline, breath_cues=s.breath_cues, bell=s.bell, cue_clips=p.cue_clips,
                  bed=bed, bed_gain_db=s.ambience_level)

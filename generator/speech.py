@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .audio.samples import SAMPLE_RATE, Audio, fade_edges
+from .cache import speech_dir
 from .errors import EngineError
 from .output.files import save_npy_atomic
 from .script.profiles import VoiceProfile
@@ -28,37 +28,6 @@ TRIM_DB = -45.0             # below this (relative to the clip's peak) counts as
 EDGE_PAD = 0.04             # seconds of room kept before and after the voice
 SPEECH_CREST_DB = 11.0      # true peaks held this far above the clip's RMS: a speech-friendly ceiling
                             # that keeps the master limiter (and its loudness loss) out of the way
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meditate"
-
-
-def clear_cache() -> int:
-    """Remove the speech cache (clips and their loudness profiles) and the ambience beds' noise
-    tiles; return how many clips were removed."""
-    d = cache_dir() / "speech"
-    n = sum(1 for f in d.rglob("*.npy") if not f.name.endswith(".k64.npy")) if d.exists() else 0   # not energy profiles
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.rmtree(cache_dir() / "beds", ignore_errors=True)
-    return n
-
-
-def cache_usage() -> dict[str, tuple[int, int]]:
-    """``{"speech clips": (count, bytes), "ambience tiles": …, "total": …}`` of the cache folder."""
-    def usage(files) -> tuple[int, int]:
-        sizes = [f.stat().st_size for f in files if f.is_file()]
-        return len(sizes), sum(sizes)
-
-    root = cache_dir()
-    speech = root / "speech"
-    clips = [f for f in speech.rglob("*.npy") if not f.name.endswith(".k64.npy")] if speech.exists() else []
-    out = {"speech clips": usage(clips),
-           "loudness profiles": usage(speech.rglob("*.k64.npy") if speech.exists() else []),
-           "ambience tiles": usage((root / "beds").rglob("*") if (root / "beds").exists() else [])}
-    out["total"] = usage(root.rglob("*") if root.exists() else [])
-    return out
 
 
 @dataclass(frozen=True)
@@ -138,7 +107,7 @@ class SpeechStore:
         self.use_cache = use_cache
         self.engine_override = engine_override or os.environ.get("MEDITATE_ENGINE") or None
         if use_cache:
-            self.root = cache_dir() / "speech"
+            self.root = speech_dir()
             self._tmp = None
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="meditate-speech-")

@@ -73,7 +73,7 @@ _TAIL_LIMIT = 0.05  # max |sample| allowed in the last 10 ms ("ends in silence")
 
 
 @functools.lru_cache(maxsize=1)
-def _locate() -> tuple[str, Optional[str]]:
+def espeak_paths() -> tuple[str, Optional[str]]:
     """(library path, data path or None) - a system libespeak-ng first, else the bundled one.
 
     A system library is used with its own data (``None``); the bundled library
@@ -109,7 +109,7 @@ def espeak_available() -> bool:
     import importlib.util
 
     try:
-        lib, _ = _locate()
+        lib, _ = espeak_paths()
         ctypes.CDLL(lib)
     except (EngineError, OSError):
         return False
@@ -133,7 +133,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the subprocess
             data = data[os.write(out_fd, data):]
 
     try:
-        lib, data = _locate()
+        lib, data = espeak_paths()
         ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
         if data is not None:
             os.environ["ESPEAK_DATA_PATH"] = data

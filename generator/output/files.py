@@ -15,10 +15,12 @@ def default_mode() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` (UTF-8, ``\n`` line ends on every system) to ``path`` through a temporary file in its
+    folder, renamed into place with a normal file's permissions."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         os.chmod(tmp, default_mode())
         os.replace(tmp, path)

@@ -54,11 +54,11 @@ def cue_phrase(word: str) -> str:
 def _espeak_data() -> Path | None:
     """The espeak-ng data folder the espeak engine uses (the bundled one unless a system
     library is found), or None when there is none to read."""
-    from ..engines.espeak import _locate
+    from ..engines.espeak import espeak_paths
     from ..errors import EngineError
 
     try:
-        data = _locate()[1]
+        data = espeak_paths()[1]
     except EngineError:
         data = None
     candidates = [data] if data else []

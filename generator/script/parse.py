@@ -26,8 +26,8 @@ TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in l
 CUES = ("pause", "breathe", "bell", "voice")
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
-AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
-AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")
+AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")    # the beds (audio/ambience.py)
+AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")    # or an audio file of one of these kinds
 PATTERNS = {
     "box": (4.0, 4.0, 4.0, 4.0),
     "478": (4.0, 7.0, 8.0),
@@ -369,7 +369,17 @@ def check_ambience(value: str, fail) -> None:
         return
     if value.lower().endswith(AMBIENCE_FILE_EXTS):
         return
-    fail(f"ambience: {value!r} is not one of {', '.join(AMBIENCES)} nor an audio file (.wav .mp3 .ogg .flac)")
+    fail(f"ambience: {value!r} is not one of {', '.join(AMBIENCES)} nor an audio file ({' '.join(AMBIENCE_FILE_EXTS)})")
+
+
+def ambience_file(value: str, base_dir: Path | str | None) -> Path | None:
+    """The audio file an ``ambience`` value names (``~`` expanded; a relative path is taken from
+    ``base_dir``, the script's or manifest's folder), or None for a named bed."""
+    raw = str(value).strip()
+    if not raw.lower().endswith(AMBIENCE_FILE_EXTS):
+        return None
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
 
 
 def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool = True) -> dict:

@@ -19,7 +19,7 @@ import yaml
 
 from .durations import parse_duration
 from ..errors import MeditateError, SeriesError, did_you_mean
-from .parse import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
+from .parse import (BELLS, BREATH_CUES, ambience_file, check_ambience, check_ambience_level, looks_like_script,
                      looks_like_series, utf16_problem, yaml_problem)
 
 SERIES_KEYS = ("title", "author", "description", "artwork", "start_date", "voice", "ambience", "ambience_level",
@@ -356,9 +356,8 @@ def _settings(obj, data: dict, lines: dict, shown: str, base: Path) -> None:
                 raise SeriesError(msg, shown, lines["ambience"])
 
             check_ambience(v, bad)
-            if v.lower().endswith((".wav", ".mp3", ".ogg", ".flac")):
-                f = Path(v).expanduser()
-                f = f if f.is_absolute() else base / f
+            f = ambience_file(v, base)
+            if f is not None:
                 if not f.is_file():
                     bad(f"ambience file {v!r} not found (looked for {f}); paths are relative to the manifest")
                 v = str(f.resolve())     # the renderer would otherwise look next to each script
