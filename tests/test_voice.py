@@ -85,3 +85,14 @@ def test_voices_names_the_default_and_why():
     r = CliRunner().invoke(cli, ["voices"])
     assert r.exit_code == 0
     assert "default: neural, the natural Piper voice" in r.output
+
+
+def test_the_lexicon_beside_the_profiles_is_not_listed_as_a_voice():
+    """voices/lexicon.yaml shares the folder with the profiles; `voices` and "available:" lists leave it out."""
+    out = CliRunner().invoke(cli, ["voices"])
+    assert out.exit_code == 0, out.output
+    assert "lexicon" not in out.output.split("piper voices:")[0]
+    assert "Error" not in out.output
+    bad = CliRunner().invoke(cli, ["plan", "scripts/evening-rest.md", "--voice", "nope"])
+    assert bad.exit_code != 0
+    assert "available: gentle, neural, neural-slow, slow, warm;" in bad.output
