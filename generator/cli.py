@@ -17,8 +17,16 @@ import click
 from . import __version__
 from .script.durations import format_clock, format_duration, parse_duration
 from .cache import cache_dir, cache_usage, clear_cache
+from .engines import NEURAL_INSTALL, close_all, get_engine, unavailable
 from .errors import MeditateError
-from .script.parse import BELLS, BREATH_CUES
+from .interrupt import describe, exit_status, install
+from .progress import Progress
+from .script.languages import espeak_languages
+from .script.parse import BELLS, BREATH_CUES, check_ambience
+from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
+
+# "lazy: start-up": the library modules that need numpy (render, check, batch, ...) and the series reader
+# are imported inside the commands that use them, so `meditate --help` and the like start quickly.
 
 
 class _HelpGroup(click.Group):
@@ -51,7 +59,6 @@ class _Group(_HelpGroup):
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
         except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
-            from .interrupt import describe, exit_status
 
             try:
                 click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
@@ -59,8 +66,6 @@ class _Group(_HelpGroup):
                 pass
             sys.exit(exit_status(e))
         finally:
-            from .engines import close_all
-
             close_all()
 
 
@@ -92,8 +97,6 @@ def _warn(warnings) -> None:
 
 
 def _progress(quiet: bool):
-    from .progress import Progress
-
     return Progress(enabled=False if quiet else None)
 
 
@@ -145,8 +148,7 @@ def cli():
 def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
-    from .render import RenderOptions, render as do_render
-    from .script.parse import check_ambience
+    from .render import RenderOptions, render as do_render  # lazy: start-up
 
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
@@ -167,7 +169,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @var_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .check import check_file
+    from .check import check_file  # lazy: start-up
 
     given = _vars(variables)
     failed = 0
@@ -197,8 +199,8 @@ def check(scripts, variables):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
-    from .script.series import is_series_file
+    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare  # lazy: start-up
+    from .script.series import is_series_file  # lazy: start-up
 
     if is_series_file(script):
         if variables or length is not None or voice or svg:
@@ -211,8 +213,8 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
     p = prepare(script, opts, _progress(quiet))
     if svg is not None:
-        from .output.files import write_text_atomic
-        from .output.timeline_svg import timeline_svg
+        from .output.files import write_text_atomic  # lazy: start-up
+        from .output.timeline_svg import timeline_svg  # lazy: start-up
 
         write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
@@ -242,7 +244,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
 
 
 def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) -> None:
-    from .batch import plan_series
+    from .batch import plan_series  # lazy: start-up
 
     series, plans = plan_series(path, people, progress=_progress(quiet), ignore_extra_columns=ignore_extra_columns)
     click.echo(f"{series.display_title}  ({path}; {len(plans)} file{'s' if len(plans) != 1 else ''})")
@@ -293,7 +295,7 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
-    from .batch import parse_shard, run_batch
+    from .batch import parse_shard, run_batch  # lazy: start-up
 
     if shard is not None and finalize:
         raise click.UsageError("--shard and --finalize go in separate runs: the shards, then one --finalize")
@@ -316,9 +318,6 @@ def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed,
 @cli.command()
 def voices():
     """List voice profiles and the engine voices behind them."""
-    from .engines import NEURAL_INSTALL, get_engine, unavailable
-    from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
-
     for name, path in available_profiles().items():
         try:
             p = read_profile(path)
@@ -353,8 +352,7 @@ def voices():
 
 
 def _voices_per_language():
-    from .script.languages import espeak_languages
-    from .render import language_voices
+    from .render import language_voices  # lazy: start-up
 
     click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "
                "language the default voice does not speak is spoken by espeak in that language):")
@@ -383,7 +381,7 @@ def _voices_per_language():
 @strict_voice_option
 def say(text, voice, out, strict_voice):
     """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
-    from .render import RenderOptions, say as do_say
+    from .render import RenderOptions, say as do_say  # lazy: start-up
 
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
@@ -399,7 +397,7 @@ def say(text, voice, out, strict_voice):
 def studio(folder, port, no_browser):
     """A local web page to edit, check, see, hear and save the scripts in FOLDER (default scripts/)."""
     try:
-        from .studio.app import serve
+        from .studio.app import serve     # the studio is an optional extra
     except ImportError as e:
         raise click.ClickException(f"the studio needs its extra ({e.name} is missing): "
                                    f"pip install '.[studio]' in the meditate folder")
@@ -427,8 +425,6 @@ def cache_clear():
 
 
 def main():
-    from .interrupt import install
-
     install()       # SIGTERM and SIGHUP end a run like Ctrl-C
     cli(prog_name="meditate")
 

@@ -12,7 +12,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .audio import energy, sounds
 from .audio.samples import SAMPLE_RATE
+from .audio.sounds import glide_window
 from .timeline import Timeline
 
 CHUNK = 65536    # samples per mixed chunk (render streams the practice in these)
@@ -67,8 +69,6 @@ class Mixer:
 
     # ------------------------------------------------------------ events
     def _events(self, tl: Timeline, breath_cues: str, bell: str, cue_clips: dict) -> list[Event]:
-        from .audio import sounds
-
         out: list[Event] = []
         rate = self.rate
         for e in tl.entries:
@@ -119,8 +119,6 @@ class Mixer:
         if ev.key == "speech" or ev.key is None:
             return ev.make()
         if ev.key[0] == "glide":
-            from .audio.sounds import glide_window
-
             _, cue, w, rel, a, n = ev.key
             phase = self._glide_phase.get((cue, w), 0.0)
             data, self._glide_phase[(cue, w + 1)] = glide_window(rel, a, n, phase, self.rate)
@@ -192,16 +190,12 @@ class Mixer:
     def foreground_energies(self, segment: int) -> np.ndarray:
         """K-weighted energy of every complete ``segment`` of the foreground (all channels), from
         each sound's energy profile (see energy.py): speech from the cache, tones once, glides made."""
-        from .audio import energy
-
         seg = np.zeros(self.timeline.frames // segment)
         for ev in self.events:
             if ev.clip is not None:
                 prof = energy.clip_profile(ev.clip, ev.length if ev.length < ev.clip.frames else None)
             elif isinstance(ev.key, tuple) and ev.key[0] == "glide":
                 # a window's energy does not depend on the oscillator phase it starts with
-                from .audio.sounds import glide_window
-
                 _, _cue, _w, rel, a, n = ev.key
                 prof = energy.tone_profile(("glide", rel, a, n, self.rate),
                                            lambda: glide_window(rel, a, n, 0.0, self.rate)[0])

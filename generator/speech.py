@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .audio.master import Limiter
 from .audio.samples import SAMPLE_RATE, Audio, fade_edges
 from .cache import speech_dir
+from .engines import get_engine
 from .errors import EngineError
 from .output.files import save_npy_atomic
 from .script.profiles import VoiceProfile
@@ -86,8 +88,6 @@ def finish_clip(audio: Audio, volume: float = 1.0) -> np.ndarray:
 
 
 def _limit(y: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
-    from .audio.master import Limiter
-
     lim = Limiter(SAMPLE_RATE, 1, ceiling_dbtp=min(ceiling_dbtp, -1.0), release_ms=120.0)
     out = np.empty_like(y)
     pos = 0
@@ -116,14 +116,10 @@ class SpeechStore:
         self.reused = 0
 
     def engine_for(self, profile: VoiceProfile):
-        from .engines import get_engine
-
         return get_engine(self.engine_override or profile.engine)
 
     def effective(self, profile: VoiceProfile) -> VoiceProfile:
         if self.engine_override and self.engine_override != profile.engine:
-            from dataclasses import replace
-
             return replace(profile, engine=self.engine_override)
         return profile
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from .audio.samples import SAMPLE_RATE, seconds_to_samples
 from .script.durations import format_duration
-from .errors import LengthError, ScriptError
+from .errors import LengthError, ScriptError, did_you_mean
 from .script.profiles import VoiceProfile
 from .script.parse import Bell, Breathe, Heading, Pause, Script, Speech, VoiceChange
 
@@ -236,7 +236,6 @@ def find_chapter(tl: Timeline, wanted: str, path: str) -> Chapter:
     for c in tl.chapters:
         if " ".join(c.title.split()).casefold() == key:
             return c
-    from .errors import did_you_mean
 
     titles = [c.title for c in tl.chapters]
     raise ScriptError(f"--from: no chapter {wanted!r}{did_you_mean(wanted, titles)}; the chapters are "

@@ -21,6 +21,7 @@ import numpy as np
 
 from .samples import SAMPLE_RATE
 from .dsp import sosfilt
+from .loudness import k_weighting_sos
 from ..cache import PROFILE_SUFFIX
 from ..output.files import save_npy_atomic
 
@@ -30,8 +31,6 @@ RING = 0.25           # seconds of filter ringing kept after a sound ends
 
 @lru_cache(maxsize=4)
 def _sos(rate: int) -> np.ndarray:
-    from .loudness import k_weighting_sos
-
     return k_weighting_sos(rate)
 
 

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 
 def default_mode() -> int:
     """The permissions a normally created file gets (0666 less the umask); mkstemp uses 0600."""
@@ -34,8 +36,6 @@ def save_npy_atomic(path: Path, array) -> None:
     into place: readers in other processes never see half an array. Cache files keep
     mkstemp's private 0600 mode. A folder removed meanwhile (``meditate cache clear`` while a
     render runs) is made again."""
-    import numpy as np
-
     path = Path(path)
     # through a buffer: np.save's own fwrite reports a full disk as "N requested and M
     # written", without its errno; a plain write says "No space left on device" (or EFBIG)

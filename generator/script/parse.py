@@ -15,6 +15,7 @@ import yaml
 from .durations import parse_duration
 from ..errors import ScriptError, TemplateError, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
+from .lexicon import parse_entries, read_lexicon
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
 
@@ -346,8 +347,6 @@ def check_cue_words(settings: Settings, shown: str, lines: dict) -> dict:
 
 def _front_matter_lexicon(src: Source, value):
     """``lexicon:`` is entries (``{Siobhan: shi-VAWN}``) or a lexicon file relative to the script."""
-    from .lexicon import parse_entries, read_lexicon
-
     line = src.meta_lines.get("lexicon")
     if isinstance(value, str):
         return read_lexicon(src.path.parent / value)
