@@ -27,7 +27,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import re
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -50,7 +49,7 @@ from .output.feed import Episode, check_base_url, write_feed
 from .output.files import write_text_atomic
 from .render import RenderOptions, prepare, render
 from .script.lexicon import LEXICON_FILE, person_pronunciations
-from .script.parse import ambience_file, parse_settings, read_source, rendered_title
+from .script.parse import ambience_file, named_voices, parse_settings, read_source, rendered_title
 from .script.profiles import available_profiles, voice_dirs
 from .script.series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
                      safe_slug)
@@ -64,7 +63,6 @@ PLAYLIST = "playlist.m3u8"
 # ~2 s of imports that spawn pays; spawn is the fallback (Windows).
 _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _PRELOAD = ["generator.batch"]
-_VOICE_CUE = re.compile(r"\[\s*voice\s+([A-Za-z0-9_.-]+)\s*\]", re.IGNORECASE)
 
 
 @dataclass
@@ -125,7 +123,7 @@ def _script_facts(script: Path) -> dict | None:
     except MeditateError:
         return None
     return {"title": s.title, "voice": s.voice, "ambience": s.ambience, "language": s.language,
-            "voices": sorted(set(_VOICE_CUE.findall(src.body)))}
+            "voices": sorted(named_voices(src.body))}
 
 
 def _file_digest(path: Path | None) -> str:

@@ -6,8 +6,10 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import logging
 import os
 import json
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +30,9 @@ from .script.lexicon import Lexicon, folder_lexicon, parse_entries
 from .script.profiles import DEFAULT_PROFILE, DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
 from .script.languages import CUE_KEYS, CUE_WORDS, base, cue_phrase, cue_words, espeak_code, espeak_languages
-from .script.parse import Breathe, Script, Speech, check_cue_words, load_script
+from .cues.breathe import Breathe
+from .cues.speech import Speech
+from .script.parse import Script, check_cue_words, load_script
 from .script.template import render_text
 from .speech import SpeechStore
 from .timeline import Timeline, build, excerpt, find_chapter, voice_for_items
@@ -54,6 +58,7 @@ MAX_BED_RAISE = 6.0         # dB: ... or this far up
 MAX_VOICE_PUSH = 1.0        # dB the voice may be raised over its own level at the target to count a bed in
 EXCERPT = 20 * SAMPLE_RATE  # samples of the mix sent through the MP3 encoder to measure what coding does
 SAY_PAD = 0.25              # seconds of silence before and after ``meditate say``'s phrase
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,6 +140,8 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     if fallback.engine == "piper":
         raise ProfileError(f"voice profile {prof.name!r}: its fallback {fallback.name!r} must be "
                            f"an espeak profile", *where)
+    log.info("voice %s -> %s: %s", prof.name, fallback.name, why or ("a draft" if opts.draft else
+                                                                 f"it does not speak {language!r}"))
     if why is not None:
         notice_once("piper", f"the natural voice is not available ({why}); speaking with espeak "
                              f"instead ({prof.name} -> {fallback.name}). Install it with {NEURAL_INSTALL}.")
@@ -245,6 +252,7 @@ def load(path, opts: RenderOptions) -> Script:
 def prepare(path, opts: RenderOptions, progress: Progress | None = None,
             store: SpeechStore | None = None) -> Prepared:
     """Everything but the audio: speech synthesized (or from cache) and the fitted timeline."""
+    started = time.perf_counter()
     script = load(path, opts)
     voiced = voice_for_items(script, profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
@@ -282,6 +290,8 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
         progress.finish()
     bell_len = len(sounds.bell(script.settings.bell)) / SAMPLE_RATE if script.settings.bell != "none" else 0.0
     timeline = build(script, voiced, clips, bell_len, sounds.BELL_SPACING, target=script.settings.length)
+    log.info("speak: %d clips spoken, %d from the cache, timeline fitted: %.2f s", store.synthesized, store.reused,
+             time.perf_counter() - started)
     return Prepared(script, timeline, cue_clips, store)
 
 
@@ -394,6 +404,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     progress = progress or Progress(enabled=False)
     if out and "{" not in str(out):
         output_path(out, None)       # a wrong extension is said before any speech is synthesized
+    started = time.perf_counter()
     p = prepare(path, opts, progress, store)
     preview = opts.from_chapter is not None or opts.first is not None
     if preview:
@@ -408,10 +419,13 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
 
     # pass 1: the loudness of the voice, cues and bells alone; the bed's is predicted from a probe of it,
     # measured meanwhile on another thread (numpy's FFT and the filter kernel run without the GIL)
+    stage = time.perf_counter()
     probe = _probe_in_background(p, mixer)
     model = analyse(p, mixer, progress, probe=probe)
     probe()                 # (the thread is done with the mixer's bed before the mixing pass uses it)
     level = solve_level(p, mixer, model, opts, out)
+    log.info("analyse: voice gain x%.4f, bed moved %+g dB, %.2f LUFS predicted: %.2f s",
+             level.gain, level.shift, level.predicted, time.perf_counter() - stage)
 
     # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
     # a pass whose PCM misses the loudness that puts the decoded file on target by more than
@@ -425,12 +439,18 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     try:
         for attempt in range(MAX_PASSES):
             passes += 1
+            stage = time.perf_counter()
             try:
                 measured = _encode(p, mixer, out, opts, gain, peak_ceiling(out, mixer.channels, opts.bitrate),
                                    progress, retry_if_off=expected if attempt < MAX_PASSES - 1 else None)
+                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at: %.2f s", passes, measured,
+                         expected, time.perf_counter() - stage)
                 break
             except _OffTarget as off:
                 gain = _next_gain(gain, off, expected)
+                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at, off by more than %g LU: "
+                         "thrown away, mixing again at gain x%.4f: %.2f s", passes, off.measured, expected,
+                         LOUDNESS_TOLERANCE, gain, time.perf_counter() - stage)
                 progress.start(2 * n_chunks, "mixing again")
                 progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title, p.script.settings.language))
@@ -440,6 +460,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
         progress.finish()
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured + coding
+    log.info("done: %s, %d mixing pass%s, %.2f LUFS decoded (modelled): %.2f s in all", out, passes,
+             "" if passes == 1 else "es", decoded, time.perf_counter() - started)
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
                         p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
@@ -756,6 +778,8 @@ def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
     if out.suffix.lower() == ".wav":
         return
     checkpoint("tag")
+    stage = time.perf_counter()
     s = p.script.settings
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
                comment=s.description, chapters=_chapters(p), fmt=out.suffix.lower()[1:])
+    log.info("tag: %.2f s", time.perf_counter() - stage)

@@ -120,7 +120,7 @@ def test_speech_engine_hanging_or_crashing_mid_clip(tmp_path, monkeypatch, mode)
     worker = tmp_path / "worker.py"
     worker.write_text(f"MODE = {mode!r}\n" + FAKE_WORKER)
     eng = EspeakEngine(timeout=1.0, worker_command=[sys.executable, str(worker)])
-    monkeypatch.setitem(engines._instances, "espeak", eng)
+    monkeypatch.setattr(engines, "REGISTRY", engines.Registry({"espeak": eng}))
     monkeypatch.delenv("MEDITATE_ENGINE")
     script = tmp_path / "p.md"
     script.write_text("---\ntitle: T\nvoice: slow\n---\nFirst line.\n\nSecond line.\n", encoding="utf-8")

@@ -28,7 +28,7 @@ def blocks(kind: str, contains: str) -> list[str]:
 
 def test_every_block_is_covered():
     """A new kind of example must get a test: each block is one of the kinds run below."""
-    kinds = {"markdown": "---\n", "yaml": ":", "sh": "", "": ""}
+    kinds = {"markdown": "---\n", "yaml": ":", "sh": "", "": "", "python": "from generator import"}
     for lang, text in BLOCKS:
         assert lang in kinds and kinds[lang] in text, f"an example no test runs:\n```{lang}\n{text}```"
 
@@ -96,6 +96,18 @@ def test_the_readme_states_the_shipped_defaults():
     default = read_profile(REPO / "voices" / f"{DEFAULT_PROFILE}.yaml")
     assert f"`paragraph_pause` ({default.paragraph_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
     assert f"`default_pause` ({default.default_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch, capsys):
+    """"Use it from Python": the block runs as written (fake voice), and what it prints is right."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    monkeypatch.chdir(tmp_path)
+    (code,) = blocks("python", "from generator import")
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("210.0 [('bell', 0.0), ('speech', 3.8)")
+    assert out[1].startswith("out/reset.mp3 210.0 -16.") and out[1].endswith(" 1")
+    assert (tmp_path / "out" / "reset.vtt").exists()
 
 
 def _modules_in_the_tree() -> set[str]:

@@ -32,11 +32,11 @@ def unavailable_voice(tmp_path, monkeypatch):
     (voices / "stand-in-slow.yaml").write_text("engine: fake\nrate: 100\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
-    monkeypatch.setattr(engines, "_noticed", set())
+    monkeypatch.setattr(engines, "REGISTRY", engines.Registry())     # nothing noticed yet
 
 
 def _voices_spoken(p) -> list[str]:
-    return [e.voice.name for e in p.timeline.entries if e.kind == "speech"]
+    return [e.voice.name for e in p.timeline.entries if e.kind.name == "speech"]
 
 
 def test_a_script_naming_no_voice_gets_the_natural_one(write_script):
