@@ -6,9 +6,9 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
