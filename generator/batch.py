@@ -31,8 +31,8 @@ import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from multiprocessing import util
 from dataclasses import dataclass, field
+from multiprocessing import util
 from pathlib import Path
 
 try:

@@ -24,8 +24,8 @@ from .script.languages import espeak_languages
 from .script.parse import BELLS, BREATH_CUES, check_ambience
 from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
 
-# "lazy: start-up": the library modules that need numpy (render, check, batch, ...) and the series reader
-# are imported inside the commands that use them, so `meditate --help` and the like start quickly.
+# "lazy: start-up": the pipeline (render, check, batch: the mixer, encoder, tags, feeds ...) and the
+# series reader are imported inside the commands that use them, so `meditate --help` starts quickly.
 
 
 class _HelpGroup(click.Group):
