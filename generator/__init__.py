@@ -16,6 +16,7 @@ from those by their full name (``from generator.render import prepare``). Log re
 through ``logging`` under the ``generator`` logger at INFO level (fallbacks, mixing passes,
 timings per stage): unseen unless the application configures logging (``meditate -v`` does).
 """
+import importlib
 import sys
 import types
 
@@ -30,8 +31,6 @@ _API = {"render": "api", "check": "api", "plan": "api", "Plan": "api", "RenderOp
 def __getattr__(name):
     if name not in _API:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
     globals()[name] = value
     return value

@@ -28,19 +28,29 @@ import json
 import multiprocessing
 import os
 import signal
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import util
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:               # not POSIX: one batch at a time
+    fcntl = None
 
 from . import __version__
 from .script.durations import format_duration
-from .errors import MeditateError, SeriesError
+from .engines import close_all
+from .errors import LengthError, MeditateError, SeriesError
 from .interrupt import SIGNALS
+from .output.feed import Episode, check_base_url, write_feed
+from .output.files import write_text_atomic
+from .render import RenderOptions, prepare, render
 from .script.lexicon import LEXICON_FILE, person_pronunciations
-from .script.parse import rendered_title
+from .script.parse import ambience_file, named_voices, parse_settings, read_source, rendered_title
+from .script.profiles import available_profiles, voice_dirs
 from .script.series import (PRONOUNCE_COLUMN, Series, check_people, load_series, missing_required, read_people,
                      safe_slug)
 
@@ -49,12 +59,10 @@ BATCH_LOCK = ".meditate-batch.lock"
 SHARD_ENV = ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID")    # read by --shard auto/N
 PLAYLIST = "playlist.m3u8"
 # Workers never inherit the parent's threads, locks or engine processes. forkserver (POSIX) imports
-# the renderer once and forks each worker from it, saving each worker the ~2 s of imports that spawn
-# pays; spawn is the fallback (Windows).
+# this module, and with it the renderer, once and forks each worker from it, saving each worker the
+# ~2 s of imports that spawn pays; spawn is the fallback (Windows).
 _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-_PRELOAD = ["generator.render", "generator.mixer", "generator.audio.master", "generator.audio.loudness",
-            "generator.output.encode", "generator.audio.ambience", "generator.audio.sounds", "generator.speech"]
-_AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac")
+_PRELOAD = ["generator.batch"]
 
 
 @dataclass
@@ -109,8 +117,6 @@ def _code_digest() -> str:
 
 def _script_facts(script: Path) -> dict | None:
     """Title, front-matter voice and ambience, and the voices named by [voice …] cues; None if unreadable."""
-    from .script.parse import named_voices, parse_settings, read_source
-
     try:
         src = read_source(script)
         s = parse_settings(src)
@@ -130,8 +136,6 @@ def _file_digest(path: Path | None) -> str:
 
 
 def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
-    from .script.profiles import available_profiles, voice_dirs
-
     h = hashlib.sha256()
 
     def add(tag: str, value) -> None:
@@ -147,9 +151,9 @@ def _job_hash(script: Path, facts: dict, options: dict, code: str) -> str:
         add("lexicon:" + str(d), _file_digest(d / LEXICON_FILE))
     add("neural", importlib.util.find_spec("piper") is not None)
     ambience = options.get("ambience") or facts["ambience"]
-    if ambience and ambience.lower().endswith(_AUDIO_EXTS):
-        p = Path(ambience).expanduser()
-        add("ambience", _file_digest(p if p.is_absolute() else script.parent / p))
+    bed = ambience_file(ambience, script.parent) if ambience else None
+    if bed is not None:
+        add("ambience", _file_digest(bed))
     effective = dict(options, engine=options.get("engine") or os.environ.get("MEDITATE_ENGINE") or None)
     add("options", json.dumps(effective, sort_keys=True, default=str, ensure_ascii=False))
     return h.hexdigest()
@@ -258,9 +262,6 @@ def check_jobs(series: Series, jobs: list, people_path=None, progress=None, work
 def _check_job(job: dict, keep: bool = False) -> dict:
     """One job loaded and fitted, as ``{"ok": True[, "prepared": …]}`` or the error's parts (an
     error crosses from a worker process as plain values)."""
-    from .errors import LengthError
-    from .render import RenderOptions, prepare
-
     try:
         prepared = prepare(job["script"], RenderOptions(**job["options"]))
         return {"ok": True, "prepared": prepared} if keep else {"ok": True}
@@ -290,35 +291,16 @@ def _read_manifest(folder: Path) -> dict:
         return {}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_manifest(folder: Path, files: dict) -> None:
-    _write_atomic(folder / BATCH_MANIFEST,
-                  json.dumps({"format": 1, "generator": __version__, "files": files}, indent=1,
-                             sort_keys=True, ensure_ascii=False) + "\n")
+    write_text_atomic(folder / BATCH_MANIFEST,
+                      json.dumps({"format": 1, "generator": __version__, "files": files}, indent=1,
+                                 sort_keys=True, ensure_ascii=False) + "\n")
 
 
 @contextmanager
 def _locked(folder: Path, shared: bool):
     """With ``shared`` (a shard: others may write the folder), an exclusive POSIX lock on the
     folder's lock file for the block; else, or where fcntl is missing, none."""
-    try:
-        import fcntl
-    except ImportError:           # not POSIX: one batch at a time
-        fcntl = None
     if not shared or fcntl is None:
         yield
         return
@@ -428,8 +410,6 @@ def _in_a_job(work, job: dict) -> dict:
 
 
 def _render_job(job: dict) -> dict:
-    from .render import RenderOptions, render
-
     if _interrupted:
         return {"ok": False, "message": f"{job['script']}: interrupted"}
     try:
@@ -443,10 +423,6 @@ def _render_job(job: dict) -> dict:
 
 
 def _worker_init(env: dict, cwd: str) -> None:
-    from multiprocessing import util
-
-    from .engines import close_all
-
     # a forkserver started earlier has that moment's environment and folder: take the batch's
     os.environ.clear()
     os.environ.update(env)
@@ -493,8 +469,6 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
     """
     t0 = time.monotonic()
     if feed is not None:
-        from .output.feed import check_base_url
-
         feed = check_base_url(feed)
     series, people = _load(series_path, people_csv, ignore_extra_columns)
     out_dir = Path(out_dir) if out_dir is not None else Path("audio_out") / series.slug
@@ -601,8 +575,6 @@ def run_batch(series_path, people_csv=None, out_dir=None, jobs: int = 1, force: 
 def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, report: BatchReport,
                  feed: str | None) -> None:
     """Each folder's playlist of what is there (``status``: out path -> manifest entry), and its feed."""
-    from .output.feed import Episode, write_feed
-
     for folder in folders:
         entries, episodes = [], []
         for job in folder.jobs:
@@ -614,12 +586,12 @@ def _write_lists(series: Series, folders: list, status: dict, out_dir: Path, rep
                 episodes.append(Episode(Path(job["out"]), job["position"], job["title"], duration,
                                         st.get("chapters") or [], job.get("description")))
         pl = folder.path / PLAYLIST
-        _write_atomic(pl, playlist_text(entries, folder.album))
+        write_text_atomic(pl, playlist_text(entries, folder.album))
         report.playlists.append(pl)
         if feed is not None:
             language = next((j.get("language") for j in folder.jobs if j.get("language")), None)
             report.feeds.append(write_feed(folder.path, out_dir, feed, series, folder.album, episodes,
-                                           _write_atomic, language))
+                                           write_text_atomic, language))
 
 
 def _run_pool(pending: list, jobs: int, finished, work=None) -> None:

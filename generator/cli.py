@@ -16,8 +16,16 @@ import click
 
 from . import __version__
 from .script.durations import format_clock, format_duration, parse_duration
+from .cache import cache_dir, cache_usage, clear_cache
 from .errors import MeditateError
-from .script.parse import BELLS, BREATH_CUES
+from .interrupt import describe, exit_status, install
+from .progress import Progress
+from .script.languages import espeak_languages
+from .script.parse import BELLS, BREATH_CUES, check_ambience
+from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
+
+# "lazy: start-up": the pipeline (render, check, batch: the mixer, encoder, tags, feeds ...) and the
+# series reader are imported inside the commands that use them, so `meditate --help` starts quickly.
 
 
 class _HelpGroup(click.Group):
@@ -50,15 +58,13 @@ class _Group(_HelpGroup):
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
         except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
-            from .interrupt import describe, exit_status
-
             try:
                 click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
             except OSError:           # SIGHUP: the terminal may be gone
                 pass
             sys.exit(exit_status(e))
         finally:
-            from .engines import close_all
+            from .engines import close_all  # lazy: start-up (it loads logging)
 
             close_all()
 
@@ -95,7 +101,7 @@ def _verbose(ctx, param, value) -> None:
     each, for this command only."""
     if not value:
         return
-    import logging
+    import logging      # lazy: start-up (only with -v)
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("meditate: %(asctime)s.%(msecs)03d %(module)s: %(message)s", "%H:%M:%S"))
@@ -111,8 +117,6 @@ def _verbose(ctx, param, value) -> None:
 
 
 def _progress(quiet: bool):
-    from .progress import Progress
-
     return Progress(enabled=False if quiet else None)
 
 
@@ -167,9 +171,8 @@ def cli():
 def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
-    from .api import render as do_render
-    from .render import RenderOptions
-    from .script.parse import check_ambience
+    from .api import render as do_render  # lazy: start-up
+    from .render import RenderOptions  # lazy: start-up
 
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
@@ -191,7 +194,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @verbose_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .api import check as check_file
+    from .api import check as check_file  # lazy: start-up
 
     given = _vars(variables)
     failed = 0
@@ -222,9 +225,9 @@ def check(scripts, variables):
 @verbose_option
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .api import plan as do_plan
-    from .render import RenderOptions, bed_note
-    from .script.series import is_series_file
+    from .api import plan as do_plan  # lazy: start-up
+    from .render import RenderOptions, bed_note  # lazy: start-up
+    from .script.series import is_series_file  # lazy: start-up
 
     if is_series_file(script):
         if variables or length is not None or voice or svg:
@@ -238,8 +241,8 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     planned = do_plan(script, opts, progress=False if quiet else None)
     p = planned.prepared
     if svg is not None:
-        from .output.files import write_text_atomic
-        from .output.timeline_svg import timeline_svg
+        from .output.files import write_text_atomic  # lazy: start-up
+        from .output.timeline_svg import timeline_svg  # lazy: start-up
 
         write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
@@ -264,7 +267,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
 
 
 def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) -> None:
-    from .batch import plan_series
+    from .batch import plan_series  # lazy: start-up
 
     series, plans = plan_series(path, people, progress=_progress(quiet), ignore_extra_columns=ignore_extra_columns)
     click.echo(f"{series.display_title}  ({path}; {len(plans)} file{'s' if len(plans) != 1 else ''})")
@@ -316,7 +319,7 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
 @verbose_option
 def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
-    from .batch import parse_shard, run_batch
+    from .batch import parse_shard, run_batch  # lazy: start-up
 
     if shard is not None and finalize:
         raise click.UsageError("--shard and --finalize go in separate runs: the shards, then one --finalize")
@@ -339,8 +342,7 @@ def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed,
 @cli.command()
 def voices():
     """List voice profiles and the engine voices behind them."""
-    from .engines import NEURAL_INSTALL, get_engine, unavailable
-    from .script.profiles import DEFAULT_PROFILE, DEFAULT_REASON, DRAFT_PROFILE, available_profiles, read_profile
+    from .engines import NEURAL_INSTALL, get_engine, unavailable  # lazy: start-up
 
     for name, path in available_profiles().items():
         try:
@@ -376,8 +378,7 @@ def voices():
 
 
 def _voices_per_language():
-    from .script.languages import espeak_languages
-    from .render import language_voices
+    from .render import language_voices  # lazy: start-up
 
     click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "
                "language the default voice does not speak is spoken by espeak in that language):")
@@ -407,7 +408,7 @@ def _voices_per_language():
 @verbose_option
 def say(text, voice, out, strict_voice):
     """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
-    from .render import RenderOptions, say as do_say
+    from .render import RenderOptions, say as do_say  # lazy: start-up
 
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))
@@ -423,7 +424,7 @@ def say(text, voice, out, strict_voice):
 def studio(folder, port, no_browser):
     """A local web page to edit, check, see, hear and save the scripts in FOLDER (default scripts/)."""
     try:
-        from .studio.app import serve
+        from .studio.app import serve     # the studio is an optional extra
     except ImportError as e:
         raise click.ClickException(f"the studio needs its extra ({e.name} is missing): "
                                    f"pip install '.[studio]' in the meditate folder")
@@ -438,8 +439,6 @@ def cache():
 @cache.command("info")
 def cache_info():
     """Where the cache is and how much room it takes."""
-    from .speech import cache_dir, cache_usage
-
     click.echo(f"cache: {cache_dir()}")
     for what, (n, size) in cache_usage().items():
         click.echo(f"  {what + ':':<19} {size / 1e6:8.1f} MB  ({n} file{'s' if n != 1 else ''})")
@@ -448,15 +447,11 @@ def cache_info():
 @cache.command("clear")
 def cache_clear():
     """Remove every cached speech clip (and the ambience beds' cached noise tiles)."""
-    from .speech import cache_dir, clear_cache
-
     n = clear_cache()
     click.echo(f"removed {n} clips from {cache_dir()}")
 
 
 def main():
-    from .interrupt import install
-
     install()       # SIGTERM and SIGHUP end a run like Ctrl-C
     cli(prog_name="meditate")
 

@@ -5,6 +5,8 @@ the one-line ``Error: PATH:LINE: message`` the format promises.
 """
 from __future__ import annotations
 
+import difflib
+
 
 class MeditateError(Exception):
     """Base of every domain error; ``str()`` is the user-facing line without 'Error: '."""
@@ -52,7 +54,5 @@ class SeriesError(MeditateError):
 
 def did_you_mean(word, candidates) -> str:
     """``" (did you mean 'x'?)"`` for the closest of ``candidates`` (difflib), else ``""``."""
-    import difflib
-
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

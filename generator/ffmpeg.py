@@ -28,7 +28,7 @@ def ffmpeg_exe() -> str:
         raise AudioError("MEDITATE_FFMPEG=system, but there is no 'ffmpeg' on PATH; "
                          "install one or unset MEDITATE_FFMPEG to use the bundled binary")
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg     # optional at run time: a system ffmpeg otherwise
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception as e:  # pragma: no cover - depends on the machine

@@ -18,7 +18,7 @@ from .audio.sounds import glide_window
 from .cues import Event, EventKind, GlideWindow, Sounding, Spoken, Tone
 from .timeline import Timeline
 
-CHUNK = 65536
+CHUNK = 65536    # samples per mixed chunk (render streams the practice in these)
 DUCK_DB = -10.0         # how far the bed dips under speech
 DUCK_ATTACK = 0.35      # seconds: the bed starts dipping this long before the voice
 DUCK_RELEASE = 1.2      # seconds: and comes back up over this long after it

@@ -6,6 +6,7 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -14,19 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import ambience, sounds
+from .audio.loudness import LoudnessMeter, block_energies_from_segments, gated_loudness
+from .audio.master import Master
 from .audio.samples import SAMPLE_RATE
+from .engines import NEURAL_INSTALL, get_engine, notice_once, unavailable
 from .errors import AudioError, MeditateError, ProfileError
+from .output.encode import CODED, Encoder, round_trip
 from .output.files import write_text_atomic
+from .output.tags import write_tags
 from .interrupt import checkpoint
+from .mixer import CHUNK, Mixer
 from .script.lexicon import Lexicon, folder_lexicon, parse_entries
-from .script.profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
+from .script.profiles import DEFAULT_PROFILE, DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
-from .script.languages import CUE_KEYS, base, cue_phrase, espeak_code
+from .script.languages import CUE_KEYS, CUE_WORDS, base, cue_phrase, cue_words, espeak_code, espeak_languages
 from .cues.breathe import Breathe
 from .cues.speech import Speech
 from .script.parse import Script, check_cue_words, load_script
+from .script.template import render_text
 from .speech import SpeechStore
-from .timeline import Timeline, build, voice_for_items
+from .timeline import Timeline, build, excerpt, find_chapter, voice_for_items
 from .output.transcript import to_vtt
 from .yielding import in_background, run_yielding
 
@@ -36,7 +45,6 @@ MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for
                                      # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
 PEAK_MARGIN = {".mp3": MP3_PEAK_MARGIN, ".m4a": {1: 3.5, 2: 2.0}, ".m4b": {1: 3.5, 2: 2.0},
                ".opus": {1: 2.5, 2: 2.5}}   # the same per codec (measured: see the README's formats)
-CHUNK = 65536
 SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
 LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
 MAX_PASSES = 2              # encoding passes at most (the last one is kept whatever it measures)
@@ -126,8 +134,6 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     (the first for want of the voice noticed once on stderr; with ``strict_voice`` an error)."""
     if opts.engine or os.environ.get("MEDITATE_ENGINE") or prof.engine != "piper":
         return prof
-    from .engines import NEURAL_INSTALL, notice_once, unavailable
-
     why = None if opts.draft else unavailable(prof)
     if why is not None and opts.strict_voice:
         raise ProfileError(f"voice profile {prof.name!r} cannot speak here: {why} "
@@ -151,7 +157,7 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     return fallback
 
 
-def _profile_loader(script: Script, opts: RenderOptions | None = None):
+def profile_loader(script: Script, opts: RenderOptions | None = None):
     """``load(name, line)`` -> the profile to speak with; with ``opts`` (a render, not a check)
     as :func:`speaking_profile` decides."""
     extra = script.path.resolve().parent.parent / "voices"
@@ -202,10 +208,6 @@ def language_voices() -> list[LanguageVoice]:
     """The voices per language: every language of the cue-word table and of an installed Piper
     voice, with the profile a script in it gets when it names none (the default profile where
     that speaks the language, else its espeak fallback in the language)."""
-    from .engines import get_engine, unavailable
-    from .script.languages import CUE_WORDS, cue_words, espeak_languages
-    from .script.profiles import DEFAULT_PROFILE
-
     default = load_profile(DEFAULT_PROFILE)
     piper: dict[str, list] = {}
     if default.engine != "piper" or unavailable(default) is None:
@@ -238,8 +240,6 @@ def _speaks_language(prof: VoiceProfile, language: str | None) -> bool:
     """Whether a Piper profile's voice speaks the script's ``language:`` (en matches en_US)."""
     if not language:
         return True
-    from .engines import get_engine
-
     return base(get_engine("piper").voice_language(prof.voice)) == base(language)
 
 
@@ -256,11 +256,9 @@ def load(path, opts: RenderOptions) -> Script:
 def prepare(path, opts: RenderOptions, progress: Progress | None = None,
             store: SpeechStore | None = None) -> Prepared:
     """Everything but the audio: speech synthesized (or from cache) and the fitted timeline."""
-    from .audio import sounds
-
     started = time.perf_counter()
     script = load(path, opts)
-    voiced = voice_for_items(script, _profile_loader(script, opts))
+    voiced = voice_for_items(script, profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
     lexicon = lexicon_for(script, opts)
     speech_idx = [i for i, (it, _) in enumerate(voiced) if isinstance(it, Speech)]
@@ -313,13 +311,11 @@ def pin_clips(p: Prepared) -> None:
 
 
 def make_bed(p: Prepared):
-    from .audio.ambience import make_bed as _make
-
     s = p.script.settings
     if not s.ambience or s.ambience == "none":
         return None
     try:
-        return _make(s.ambience, rate=SAMPLE_RATE, base_dir=p.script.path.resolve().parent)
+        return ambience.make_bed(s.ambience, rate=SAMPLE_RATE, base_dir=p.script.path.resolve().parent)
     except (MeditateError, ValueError) as e:
         # name the script and its ambience line; the bed file, if any, is in the message
         msg = getattr(e, "message", str(e))
@@ -330,8 +326,6 @@ def make_bed(p: Prepared):
 
 
 def make_mixer(p: Prepared, bed=None):
-    from .mixer import Mixer
-
     s = p.script.settings
     return Mixer(p.timeline, breath_cues=s.breath_cues, bell=s.bell, cue_clips=p.cue_clips,
                  bed=bed, bed_gain_db=s.ambience_level)
@@ -346,8 +340,6 @@ def default_output(script_path, draft: bool = False, preview: bool = False) -> P
 
 def _preview(p: Prepared, opts: RenderOptions) -> Prepared:
     """Part of the practice, timed exactly as in the whole (the length is fitted first)."""
-    from .timeline import excerpt, find_chapter
-
     start = find_chapter(p.timeline, opts.from_chapter, str(p.script.path)).start if opts.from_chapter else 0
     frames = None if opts.first is None else int(round(opts.first * SAMPLE_RATE))
     return replace(p, timeline=excerpt(p.timeline, start, frames))
@@ -360,8 +352,6 @@ RENDERS_FILE = ".meditate-renders.json"    # per output folder: which variables 
 def output_path(out, script: Script) -> Path:
     """``out`` with its template filled in: the script's variables, ``slug`` and ``title``, each made
     safe as one path component (``-o "audio_out/{{ name }}/{{ slug }}.mp3"``)."""
-    from .script.template import render_text
-
     text = str(out)
     if "{" in text:
         def part(v) -> str:
@@ -380,8 +370,6 @@ def output_path(out, script: Script) -> Path:
 
 
 def _rendered_with(out: Path) -> dict | None:
-    import json
-
     try:
         data = json.loads((out.parent / RENDERS_FILE).read_text(encoding="utf-8"))
         entry = data.get(out.name) if isinstance(data, dict) else None
@@ -404,8 +392,6 @@ def _check_not_another_render(out: Path, script: Script) -> None:
 
 
 def _record_render(out: Path, script: Script) -> None:
-    import json
-
     path = out.parent / RENDERS_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -525,10 +511,6 @@ def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrat
     from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
     the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
     on quiet noise)."""
-    from .output.encode import CODED, round_trip
-    from .audio.loudness import LoudnessMeter
-    from .audio.master import Master
-
     frames = mixer.timeline.frames
     speech = [s for s, _ in mixer.speech_spans] or [e.start for e in mixer.events] or [0]
     n_mix = min(12 * EXCERPT // 20, frames)
@@ -609,10 +591,6 @@ class _OffTarget(Exception):
 
 def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
             progress: Progress, retry_if_off: float | None) -> float:
-    from .output.encode import Encoder
-    from .audio.loudness import LoudnessMeter
-    from .audio.master import Master
-
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
     check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
 
@@ -655,8 +633,6 @@ class LoudnessModel:
     decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
 
     def __init__(self, fg: np.ndarray, bed: np.ndarray):
-        from .audio.loudness import block_energies_from_segments
-
         self.fg, self.bed = fg, bed
         self.limiting = self.coding = (1.0, 1.0)
         # the 400 ms blocks' mean squares of each stem (linear in the segments, so they add too)
@@ -678,15 +654,11 @@ class LoudnessModel:
         return f * self._fb + b * self._bb
 
     def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
-        from .audio.loudness import gated_loudness
-
         return gated_loudness(self._blocks(g, shift, coded))
 
     def solve(self, target: float, shift: float = 0.0) -> float:
         """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
         gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
-        from .audio.loudness import gated_loudness
-
         if not self.fg.size or not np.isfinite(gated_loudness(self._fb)):
             return 1.0           # nothing audible in the foreground: leave it be
         lo, hi = -60.0, 60.0
@@ -703,8 +675,6 @@ class LoudnessModel:
         """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
         loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
         or a prediction off by a fraction of a dB can put them)."""
-        from .audio.loudness import gated_loudness
-
         z = self._blocks(g, shift)
         now = gated_loudness(z)
         return max(abs(gated_loudness(z, GATE_MARGIN) - now), abs(gated_loudness(z, -GATE_MARGIN) - now)) > GATE_SWING
@@ -742,8 +712,6 @@ _PROBES: dict = {}
 def _bed_probe(p: Prepared, frames: int) -> np.ndarray:
     """Segment energies of the bed's first ``frames`` samples at unit gain (kept per process:
     a batch renders the same bed many times)."""
-    from .audio.loudness import LoudnessMeter
-
     amb = p.script.settings.ambience
     src = p.script.path.resolve().parent / amb
     key = (amb, frames, src.stat().st_mtime_ns if src.is_file() else None, str(src))
@@ -788,9 +756,6 @@ def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | No
     """Speak ``text`` (a word or phrase, through the lexicons) with ``voice`` (default: the
     default profile) into ``out`` (.wav or .mp3), with a little silence around it.
     Returns (profile used, seconds written)."""
-    from .output.encode import Encoder
-    from .script.profiles import DEFAULT_PROFILE
-
     opts = opts or RenderOptions()
     if not text.strip():
         raise MeditateError("nothing to say: give a word or phrase, e.g. meditate say \"Siobhan\"")
@@ -816,8 +781,6 @@ def _chapters(p: Prepared) -> list:
 def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
     if out.suffix.lower() == ".wav":
         return
-    from .output.tags import write_tags
-
     checkpoint("tag")
     stage = time.perf_counter()
     s = p.script.settings

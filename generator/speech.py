@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .audio.master import Limiter
 from .audio.samples import SAMPLE_RATE, Audio, fade_edges
+from .cache import speech_dir
+from .engines import get_engine
 from .errors import EngineError
 from .output.files import save_npy_atomic
 from .script.profiles import VoiceProfile
@@ -28,37 +30,6 @@ TRIM_DB = -45.0             # below this (relative to the clip's peak) counts as
 EDGE_PAD = 0.04             # seconds of room kept before and after the voice
 SPEECH_CREST_DB = 11.0      # true peaks held this far above the clip's RMS: a speech-friendly ceiling
                             # that keeps the master limiter (and its loudness loss) out of the way
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "meditate"
-
-
-def clear_cache() -> int:
-    """Remove the speech cache (clips and their loudness profiles) and the ambience beds' noise
-    tiles; return how many clips were removed."""
-    d = cache_dir() / "speech"
-    n = sum(1 for f in d.rglob("*.npy") if not f.name.endswith(".k64.npy")) if d.exists() else 0   # not energy profiles
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.rmtree(cache_dir() / "beds", ignore_errors=True)
-    return n
-
-
-def cache_usage() -> dict[str, tuple[int, int]]:
-    """``{"speech clips": (count, bytes), "ambience tiles": …, "total": …}`` of the cache folder."""
-    def usage(files) -> tuple[int, int]:
-        sizes = [f.stat().st_size for f in files if f.is_file()]
-        return len(sizes), sum(sizes)
-
-    root = cache_dir()
-    speech = root / "speech"
-    clips = [f for f in speech.rglob("*.npy") if not f.name.endswith(".k64.npy")] if speech.exists() else []
-    out = {"speech clips": usage(clips),
-           "loudness profiles": usage(speech.rglob("*.k64.npy") if speech.exists() else []),
-           "ambience tiles": usage((root / "beds").rglob("*") if (root / "beds").exists() else [])}
-    out["total"] = usage(root.rglob("*") if root.exists() else [])
-    return out
 
 
 @dataclass(frozen=True)
@@ -117,8 +88,6 @@ def finish_clip(audio: Audio, volume: float = 1.0) -> np.ndarray:
 
 
 def _limit(y: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
-    from .audio.master import Limiter
-
     lim = Limiter(SAMPLE_RATE, 1, ceiling_dbtp=min(ceiling_dbtp, -1.0), release_ms=120.0)
     out = np.empty_like(y)
     pos = 0
@@ -138,7 +107,7 @@ class SpeechStore:
         self.use_cache = use_cache
         self.engine_override = engine_override or os.environ.get("MEDITATE_ENGINE") or None
         if use_cache:
-            self.root = cache_dir() / "speech"
+            self.root = speech_dir()
             self._tmp = None
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="meditate-speech-")
@@ -147,14 +116,10 @@ class SpeechStore:
         self.reused = 0
 
     def engine_for(self, profile: VoiceProfile):
-        from .engines import get_engine
-
         return get_engine(self.engine_override or profile.engine)
 
     def effective(self, profile: VoiceProfile) -> VoiceProfile:
         if self.engine_override and self.engine_override != profile.engine:
-            from dataclasses import replace
-
             return replace(profile, engine=self.engine_override)
         return profile
 

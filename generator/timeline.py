@@ -15,7 +15,7 @@ from .cues import Entry, Sizing, Slot
 from .cues.breathe import Breathe
 from .cues.pause import Pause
 from .cues.voice import VoiceChange
-from .errors import LengthError, ScriptError
+from .errors import LengthError, ScriptError, did_you_mean
 from .script.durations import format_duration
 from .script.parse import Heading, Script
 from .script.profiles import VoiceProfile
@@ -174,7 +174,6 @@ def find_chapter(tl: Timeline, wanted: str, path: str) -> Chapter:
     for c in tl.chapters:
         if " ".join(c.title.split()).casefold() == key:
             return c
-    from .errors import did_you_mean
 
     titles = [c.title for c in tl.chapters]
     raise ScriptError(f"--from: no chapter {wanted!r}{did_you_mean(wanted, titles)}; the chapters are "

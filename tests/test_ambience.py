@@ -6,13 +6,14 @@ import wave
 import numpy as np
 import pytest
 
-from generator.audio.ambience import BED_NAMES, BLOCK, TARGET_RMS, Bed, FileBed, make_bed
+from generator.audio.ambience import BLOCK, TARGET_RMS, Bed, FileBed, make_bed
 from generator.errors import AudioError
+from generator.script.parse import AMBIENCES
 
 from tests.signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
 
 R = 44100
-PROCEDURAL = [n for n in BED_NAMES if n != "none"]
+PROCEDURAL = [n for n in AMBIENCES if n != "none"]
 NOISES = ("white", "pink", "brown")
 OCTAVES = (63, 125, 250, 500, 1000, 2000, 4000, 8000)
 
@@ -28,7 +29,7 @@ def minute():
 
 
 def test_names_and_factory():
-    assert BED_NAMES == ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
+    assert AMBIENCES == ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
     assert make_bed("none") is None
     for name in PROCEDURAL:
         assert isinstance(make_bed(name), Bed)
@@ -287,8 +288,9 @@ def test_ambience_does_not_need_scipy():
     import subprocess
     import sys
 
-    code = ("import sys; from generator.audio.ambience import make_bed, BED_NAMES; "
-            "[make_bed(n).render(0, 70000) for n in BED_NAMES if n != 'none']; "
+    code = ("import sys; from generator.audio.ambience import make_bed; "
+            "from generator.script.parse import AMBIENCES; "
+            "[make_bed(n).render(0, 70000) for n in AMBIENCES if n != 'none']; "
             "print(' '.join(sorted(k for k in sys.modules if k.startswith(('scipy.signal', 'scipy.fft')))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -410,7 +412,7 @@ def test_file_bed_decodes_other_formats(tmp_path, ext, codec):
 def test_tiles_are_kept_on_disk_and_shared_between_processes(tmp_path, monkeypatch):
     """A render after the first loads the bed's tiles (memory-mapped) instead of building them."""
     from generator.audio import ambience
-    from generator.speech import clear_cache
+    from generator.cache import clear_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(ambience, "TILES", ambience.TileCache())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from generator.audio import energy
+from generator.cache import PROFILE_SUFFIX
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments
 from generator.cues.base import Spoken
 from generator.render import SEGMENT, RenderOptions, make_bed, make_mixer, prepare
@@ -64,7 +65,7 @@ def test_speech_profiles_are_kept_beside_the_clips(write_script, tmp_path):
     mixer = make_mixer(prep, None)
     first = mixer.foreground_energies(SEGMENT)
     clips = {ev.sound.clip.path for ev in mixer.events if isinstance(ev.sound, Spoken)}
-    sides = [c.with_name(c.name[:-len(".npy")] + energy.SUFFIX) for c in sorted(clips)]
+    sides = [c.with_name(c.name[:-len(".npy")] + PROFILE_SUFFIX) for c in sorted(clips)]
     assert len(clips) >= 2 and all(f.exists() for f in sides)
     stamp = [f.stat().st_mtime_ns for f in sides]
     again = mixer.foreground_energies(SEGMENT)                  # read back, not made again

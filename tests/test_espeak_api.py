@@ -20,8 +20,8 @@ ENGINE_SOURCE = REPO / "generator" / "engines" / "espeak.py"
 
 PROBE = r"""
 import ctypes, json, os, sys
-from generator.engines.espeak import _locate
-lib, data = _locate()
+from generator.engines.espeak import espeak_paths
+lib, data = espeak_paths()
 ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
 if data is not None:
     os.environ["ESPEAK_DATA_PATH"] = data

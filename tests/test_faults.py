@@ -223,7 +223,8 @@ def test_a_clip_whose_file_the_cache_clear_removed_is_made_again_the_same(tmp_pa
     import numpy as np
 
     from generator.script.profiles import VoiceProfile
-    from generator.speech import SpeechStore, clear_cache
+    from generator.cache import clear_cache
+    from generator.speech import SpeechStore
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))      # a cache of its own, to clear
     store = SpeechStore()

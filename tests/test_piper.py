@@ -157,14 +157,14 @@ def test_tiny_script_renders_through_the_pipeline(write_script, tmp_path, monkey
 
 
 def test_the_default_profile_speaks_with_piper_when_installed(write_script, monkeypatch, engine):
-    from generator.render import RenderOptions, _profile_loader
+    from generator.render import RenderOptions, profile_loader
     from generator.script.parse import load_script
 
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
     script = load_script(write_script("Hello."))
-    prof = _profile_loader(script, RenderOptions())(script.settings.voice, None)
+    prof = profile_loader(script, RenderOptions())(script.settings.voice, None)
     assert (prof.name, prof.engine) == ("neural", "piper")
     # a language the bundled voice does not speak goes to espeak
     script = load_script(write_script("Hallo.", language="de"))
-    prof = _profile_loader(script, RenderOptions())(script.settings.voice, None)
+    prof = profile_loader(script, RenderOptions())(script.settings.voice, None)
     assert (prof.name, prof.engine, prof.voice) == ("gentle", "espeak", "de+f3")

@@ -2,6 +2,7 @@
 command and option the README names exists (the walkthrough is followed in test_walkthrough.py)."""
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 
@@ -107,3 +108,33 @@ def test_the_python_example_runs(tmp_path, monkeypatch, capsys):
     assert out[0].startswith("210.0 [('bell', 0.0), ('speech', 3.8)")
     assert out[1].startswith("out/reset.mp3 210.0 -16.") and out[1].endswith(" 1")
     assert (tmp_path / "out" / "reset.vtt").exists()
+
+
+def _modules_in_the_tree() -> set[str]:
+    """Every module of generator/ (relative to it), but a package's __init__.py that is only a docstring."""
+    out = set()
+    for p in (REPO / "generator").rglob("*.py"):
+        body = ast.parse(p.read_text(encoding="utf-8")).body
+        if p.name == "__init__.py" and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body):
+            continue
+        out.add(p.relative_to(REPO / "generator").as_posix())
+    return out
+
+
+def _modules_in_the_map() -> set[str]:
+    """The modules "How it works" lists: a bullet that starts with `pkg/` names modules of that package."""
+    after = README.split("\n### The modules\n", 1)[1]
+    section = re.search(r"^(- .*?)\n\n", after, re.S | re.M).group(1)      # its list, to the first blank line
+    out = set()
+    for bullet in re.split(r"\n(?=- )", section):
+        package = re.match(r"- `(\w+/)`", bullet)
+        for name in re.findall(r"`([\w/]+\.py)`", bullet):
+            out.add(name if "/" in name or package is None else package.group(1) + name)
+    return out
+
+
+def test_the_module_map_matches_the_tree():
+    listed, tree = _modules_in_the_map(), _modules_in_the_tree()
+    assert len(listed) > 30
+    assert listed - tree == set(), "the README names modules that do not exist"
+    assert tree - listed == set(), "modules missing from the README's module map (How it works)"

@@ -2,13 +2,13 @@
 check, save and render routes, through Starlette's TestClient (no browser, no socket)."""
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 
 import pytest
 from starlette.testclient import TestClient
 
+from generator.studio import app as studio_app
 from generator.studio.app import MAX_BODY, create_app
 
 PORT = 8765
@@ -238,9 +238,7 @@ def test_a_failed_render_reports_its_line(client):
 
 
 def test_renders_run_one_at_a_time_and_do_not_block_the_page(client, monkeypatch):
-    render_mod = importlib.import_module("generator.render")    # (``generator.render`` is the public function)
-
-    real, running, most = render_mod.render, [0], [0]
+    real, running, most = studio_app.render, [0], [0]
     gate = threading.Event()
 
     def counted(*a, **k):
@@ -252,7 +250,7 @@ def test_renders_run_one_at_a_time_and_do_not_block_the_page(client, monkeypatch
         finally:
             running[0] -= 1
 
-    monkeypatch.setattr(render_mod, "render", counted)
+    monkeypatch.setattr(studio_app, "render", counted)      # the render the studio calls
     jobs = [client.post("/api/render", json={"path": "one.md", "text": GOOD}).json()["job"] for _ in range(3)]
     time.sleep(0.3)
     states = [client.get(f"/api/render/{j}").json()["state"] for j in jobs]
@@ -268,8 +266,6 @@ def test_renders_run_one_at_a_time_and_do_not_block_the_page(client, monkeypatch
 
 def test_serve_binds_loopback_only(folder, monkeypatch):
     import uvicorn
-
-    from generator.studio import app as studio_app
 
     bound = {}
 

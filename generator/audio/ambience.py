@@ -44,13 +44,13 @@ from typing import Optional, Union
 import numpy as np
 
 from .samples import SAMPLE_RATE
+from ..cache import beds_dir
 from ..errors import AudioError
 from ..output.files import save_npy_atomic
 from ..ffmpeg import ffmpeg_exe
+from ..script.parse import AMBIENCE_FILE_EXTS, AMBIENCES, ambience_file
 
 log = logging.getLogger(__name__)
-BED_NAMES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac")
 TARGET_RMS = 0.1  # -20 dBFS per channel, before the caller's gain
 BLOCK = 65536  # samples per procedural block (~1.5 s at 44.1 kHz)
 
@@ -235,9 +235,7 @@ TILE_VERSION = "1"  # part of the on-disk name: change it whenever tile synthesi
 
 
 def _tile_file(kind: str, seed: int, index: int, rate: int) -> Path:
-    from ..speech import cache_dir
-
-    return cache_dir() / "beds" / f"{kind}-s{seed}-t{index}-{rate}-n{TILE_LEN}-v{TILE_VERSION}.npy"
+    return beds_dir() / f"{kind}-s{seed}-t{index}-{rate}-n{TILE_LEN}-v{TILE_VERSION}.npy"
 
 
 class TileCache:
@@ -678,7 +676,7 @@ class FileBed(Bed):
             why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             why = why[-1] if why else f"ffmpeg exit code {proc.returncode}"
             raise AudioError(f"cannot decode ambience file ({why}); use a valid "
-                             f"{'/'.join(AUDIO_EXTENSIONS)} audio file", path=str(self.path))
+                             f"{'/'.join(AMBIENCE_FILE_EXTS)} audio file", path=str(self.path))
         data = np.frombuffer(proc.stdout[: len(proc.stdout) // 8 * 8], dtype="<f4")
         if data.size == 0:
             raise AudioError("ambience file has no audio; use a file of at least "
@@ -693,22 +691,15 @@ class FileBed(Bed):
 
 # ---------------------------------------------------------------- factory
 
-def is_audio_path(name: str) -> bool:
-    return str(name).strip().lower().endswith(AUDIO_EXTENSIONS)
-
-
 def make_bed(name: str, rate: int = SAMPLE_RATE, seed: int = 0,
              base_dir: Union[str, Path, None] = None) -> Optional[Bed]:
-    """The bed called ``name`` (one of BED_NAMES; "none" -> None) or a FileBed for
+    """The bed called ``name`` (one of AMBIENCES; "none" -> None) or a FileBed for
     a path ending in .wav/.mp3/.ogg/.flac (relative paths resolved against
     ``base_dir`` when given). Unknown names raise ValueError."""
-    raw = str(name).strip()
-    if is_audio_path(raw):
-        p = Path(raw).expanduser()
-        if not p.is_absolute() and base_dir is not None:
-            p = Path(base_dir) / p
-        return FileBed(p, rate)
-    key = raw.lower()
+    path = ambience_file(name, base_dir)
+    if path is not None:
+        return FileBed(path, rate)
+    key = str(name).strip().lower()
     if key == "none":
         return None
     if key in ("white", "pink", "brown"):
@@ -719,5 +710,5 @@ def make_bed(name: str, rate: int = SAMPLE_RATE, seed: int = 0,
         return TonalBed(_drone_partials(), rate, seed, salt=31)
     if key == "bowl-drone":
         return TonalBed(_bowl_drone_partials(), rate, seed, salt=32)
-    raise ValueError(f"unknown ambience {name!r} (use one of: {', '.join(BED_NAMES)}, "
-                     f"or a path to a {'/'.join(AUDIO_EXTENSIONS)} file)")
+    raise ValueError(f"unknown ambience {name!r} (use one of: {', '.join(AMBIENCES)}, "
+                     f"or a path to a {'/'.join(AMBIENCE_FILE_EXTS)} file)")

@@ -95,7 +95,7 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
     if kernel:
         kernel(sos, x, zi)
         return
-    from scipy.signal import sosfilt as slow
+    from scipy.signal import sosfilt as slow     # lazy: only without the kernel (scipy.signal costs ~1 s)
 
     y, zf = slow(sos, x, axis=1, zi=np.ascontiguousarray(zi.transpose(1, 0, 2)))
     x[...] = y

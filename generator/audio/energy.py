@@ -23,19 +23,18 @@ import numpy as np
 
 from .samples import SAMPLE_RATE
 from .dsp import sosfilt
+from .loudness import k_weighting_sos
+from ..cache import PROFILE_SUFFIX
 from ..output.files import save_npy_atomic
 
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
 RING = 0.25           # seconds of filter ringing kept after a sound ends
-SUFFIX = ".k64.npy"   # a speech clip's profile, beside ``<key>.npy`` in the cache
 TONES_KEPT = 64       # tone profiles kept per process (all are dropped when it fills: a new practice's)
 log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
 def _sos(rate: int) -> np.ndarray:
-    from .loudness import k_weighting_sos
-
     return k_weighting_sos(rate)
 
 
@@ -54,7 +53,7 @@ def profile(x: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
 def clip_profile(clip, limit: int | None = None) -> np.ndarray:
     """The profile of a cached :class:`~generator.speech.Clip` (made and stored beside its file
     on first use); ``limit``: of its first ``limit`` samples only."""
-    side = Path(str(clip.path)[: -len(".npy")] + SUFFIX)
+    side = Path(str(clip.path)[: -len(".npy")] + PROFILE_SUFFIX)
     prof = None
     if limit is None and side.exists():
         try:

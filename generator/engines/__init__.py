@@ -1,4 +1,5 @@
-"""Engine registry: a profile's ``engine:`` names one of these; each is one module."""
+"""Engine registry: a profile's ``engine:`` names one of these; each is one module, imported when
+first asked for (Piper is an optional extra; the others need not load for a render that does not speak)."""
 from __future__ import annotations
 
 import logging

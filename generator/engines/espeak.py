@@ -34,6 +34,7 @@ import ctypes
 import ctypes.util
 import difflib
 import functools
+import importlib.util
 import itertools
 import json
 import os
@@ -47,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import wave
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
@@ -73,7 +75,7 @@ _TAIL_LIMIT = 0.05  # max |sample| allowed in the last 10 ms ("ends in silence")
 
 
 @functools.lru_cache(maxsize=1)
-def _locate() -> tuple[str, Optional[str]]:
+def espeak_paths() -> tuple[str, Optional[str]]:
     """(library path, data path or None) - a system libespeak-ng first, else the bundled one.
 
     A system library is used with its own data (``None``); the bundled library
@@ -83,7 +85,7 @@ def _locate() -> tuple[str, Optional[str]]:
     if system:
         return system, None
     try:
-        import espeakng_loader
+        import espeakng_loader     # optional: a system libespeak-ng is used first
     except ImportError:
         raise EngineError(
             "espeak-ng is not available: no system libespeak-ng and the Python package "
@@ -106,10 +108,8 @@ def _locate() -> tuple[str, Optional[str]]:
 @functools.lru_cache(maxsize=1)
 def espeak_available() -> bool:
     """True when an espeak-ng library can be loaded and pyttsx3 is importable."""
-    import importlib.util
-
     try:
-        lib, _ = _locate()
+        lib, _ = espeak_paths()
         ctypes.CDLL(lib)
     except (EngineError, OSError):
         return False
@@ -133,7 +133,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the subprocess
             data = data[os.write(out_fd, data):]
 
     try:
-        lib, data = _locate()
+        lib, data = espeak_paths()
         ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
         if data is not None:
             os.environ["ESPEAK_DATA_PATH"] = data
@@ -193,9 +193,7 @@ def _run_in_child(req: dict) -> dict:  # pragma: no cover - runs in the subproce
 
 
 def _child_handle(req: dict) -> dict:  # pragma: no cover - runs in the forked child
-    import wave
-
-    import pyttsx3
+    import pyttsx3      # the worker imported these once the library was loaded (_worker_main)
     from pyttsx3.drivers import _espeak
 
     engine = pyttsx3.init("espeak")
@@ -608,7 +606,7 @@ class EspeakEngine:
     # -- verification --------------------------------------------------------
 
     def _verify(self, path: str, res: dict, text: str, rate: int) -> "Audio":
-        import numpy as np
+        import numpy as np      # here, not at the top: the worker process imports this module light
 
         from ..audio.samples import from_int16
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -57,6 +58,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import piper  # noqa: E402  (ImportError here -> the registry tells to install '.[neural]')
 from piper import PiperVoice  # noqa: E402
+import onnxruntime  # noqa: E402  (installed with piper)
 
 NOMINAL_WPM = 200.0            # the bundled voice's speed at length_scale 1 (measured)
 MIN_LENGTH_SCALE, MAX_LENGTH_SCALE = 0.5, 2.5
@@ -114,8 +116,6 @@ class _VoiceFile:
 
 def _packaged_voices() -> list[_VoiceFile]:
     """Voices shipped inside installed Python packages (``X.onnx`` next to ``X.onnx.json``)."""
-    from importlib import metadata
-
     found = []
     for dist in metadata.distributions():
         try:
@@ -296,8 +296,6 @@ class PiperEngine:
             return self._loaded[path]
 
     def _load(self, model: Path) -> PiperVoice:
-        import onnxruntime
-
         config_path = Path(str(model) + ".json")
         if not config_path.is_file():
             raise EngineError(f"piper voice model {str(model)!r} has no config: {str(config_path)!r} is missing")

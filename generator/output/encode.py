@@ -39,10 +39,16 @@ import subprocess
 import tempfile
 import wave
 
+try:
+    import fcntl
+except ImportError:     # not POSIX
+    fcntl = None
+
 import numpy as np
 
 from ..audio.samples import SAMPLE_RATE, Audio, to_int16
 from .files import default_mode
+from .tags import ffmetadata
 from ..errors import AudioError
 from ..ffmpeg import ffmpeg_exe
 from ..interrupt import checkpoint
@@ -101,11 +107,11 @@ def _widen_pipe(pipe) -> None:
     switch interval (5 ms); with a 64 KB pipe ffmpeg ran dry every chunk and a
     20-minute render's encode took ~2 s longer than ffmpeg alone.
     """
+    if fcntl is None:
+        return
     try:
-        import fcntl
-
         fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
-    except (ImportError, OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):
         pass            # not Linux, or a lower pipe-max-size: the default pipe still works
 
 
@@ -193,8 +199,6 @@ class Encoder:
         """An ffmetadata file with the chapters as ffmpeg's second input (MP4 only)."""
         if not self.chapters or self.ext not in (".m4a", ".m4b"):
             return []
-        from .tags import ffmetadata
-
         self._meta = tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".ffmeta", delete=False)
         with self._meta as f:
             f.write(ffmetadata(self.chapters))

@@ -23,6 +23,10 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+
 from .. import __version__
 from ..errors import MeditateError
 
@@ -65,42 +69,38 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _podcast20():
-    """feedgen extensions for the podcast namespace (and itunes:explicit false)."""
-    from feedgen.ext.base import BaseEntryExtension, BaseExtension
-    from feedgen.util import xml_elem
+class Podcast20(BaseExtension):
+    """feedgen extension for the feed: the podcast namespace, and itunes:explicit false."""
 
-    class Podcast20(BaseExtension):
-        def extend_ns(self):
-            return {"podcast": PODCAST_NS}
+    def extend_ns(self):
+        return {"podcast": PODCAST_NS}
 
-        def extend_rss(self, rss):
-            xml_elem("{%s}explicit" % ITUNES_NS, rss[0]).text = "false"
-            return rss
+    def extend_rss(self, rss):
+        xml_elem("{%s}explicit" % ITUNES_NS, rss[0]).text = "false"
+        return rss
 
-    class Podcast20Entry(BaseEntryExtension):
-        def __init__(self):
-            self.links: list = []
 
-        def link(self, tag: str, url: str, mime: str, **extra) -> None:
-            self.links.append((tag, url, mime, extra))
+class Podcast20Entry(BaseEntryExtension):
+    """The same per episode, with its podcast:chapters and podcast:transcript links."""
 
-        def extend_rss(self, item):
-            xml_elem("{%s}explicit" % ITUNES_NS, item).text = "false"
-            for tag, url, mime, extra in self.links:
-                el = xml_elem("{%s}%s" % (PODCAST_NS, tag), item)
-                el.attrib.update(dict(url=url, type=mime, **extra))
-            return item
+    def __init__(self):
+        self.links: list = []
 
-    return Podcast20, Podcast20Entry
+    def link(self, tag: str, url: str, mime: str, **extra) -> None:
+        self.links.append((tag, url, mime, extra))
+
+    def extend_rss(self, item):
+        xml_elem("{%s}explicit" % ITUNES_NS, item).text = "false"
+        for tag, url, mime, extra in self.links:
+            el = xml_elem("{%s}%s" % (PODCAST_NS, tag), item)
+            el.attrib.update(dict(url=url, type=mime, **extra))
+        return item
 
 
 def write_feed(folder: Path, out_dir: Path, base_url: str, series, title: str, episodes: list[Episode],
                write, language: str | None = None) -> Path:
     """``folder/feed.xml`` and a ``.chapters.json`` per episode; ``write(path, text)`` writes atomically.
     ``series``: the manifest (slug, author, description, artwork, start_date)."""
-    from feedgen.feed import FeedGenerator
-
     base_url = check_base_url(base_url)
     rel = PurePosixPath(folder.resolve().relative_to(out_dir.resolve()).as_posix())
     folder_url = base_url + "".join(quote(p) + "/" for p in rel.parts)
@@ -108,7 +108,7 @@ def write_feed(folder: Path, out_dir: Path, base_url: str, series, title: str, e
 
     fg = FeedGenerator()
     fg.load_extension("podcast")
-    fg.register_extension("podcast20", *_podcast20())
+    fg.register_extension("podcast20", Podcast20, Podcast20Entry)
     fg.title(title)
     fg.link(href=folder_url, rel="alternate")
     summary = series.description or title

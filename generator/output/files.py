@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 
 def default_mode() -> int:
     """The permissions a normally created file gets (0666 less the umask); mkstemp uses 0600."""
@@ -15,10 +17,12 @@ def default_mode() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` (UTF-8, ``\n`` line ends on every system) to ``path`` through a temporary file in its
+    folder, renamed into place with a normal file's permissions."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         os.chmod(tmp, default_mode())
         os.replace(tmp, path)
@@ -32,8 +36,6 @@ def save_npy_atomic(path: Path, array) -> None:
     into place: readers in other processes never see half an array. Cache files keep
     mkstemp's private 0600 mode. A folder removed meanwhile (``meditate cache clear`` while a
     render runs) is made again."""
-    import numpy as np
-
     path = Path(path)
     # through a buffer: np.save's own fwrite reports a full disk as "N requested and M
     # written", without its errno; a plain write says "No space left on device" (or EFBIG)

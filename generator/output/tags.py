@@ -32,9 +32,12 @@ Existing tags in the file (e.g. ffmpeg's encoder tag) are replaced.
 """
 from __future__ import annotations
 
-import functools
 import os
 from typing import Iterable, Sequence, Tuple, Union
+
+from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
+from mutagen.mp4 import MP4
+from mutagen.oggopus import OggOpus
 
 from ..errors import AudioError
 
@@ -76,8 +79,7 @@ def _check_chapters(chapters: Iterable[Chapter]) -> list[tuple[str, int, int]]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _chapters_in_time_order():
+class ChapteredID3(ID3):
     """mutagen's ID3, but saving the CHAP frames last and in time order.
 
     mutagen sorts frames by their size when it saves (quodlibet/mutagen#506, open),
@@ -85,24 +87,20 @@ def _chapters_in_time_order():
     one private method that does it; tests/test_conformance.py reads the order back
     with ffprobe and fails if a mutagen release changes it.
     """
-    from mutagen.id3 import ID3
 
-    class ChapteredID3(ID3):
-        def _write(self, config):
-            chaps = sorted(self.getall("CHAP"), key=lambda c: (c.start_time, c.end_time))
-            self.delall("CHAP")
-            try:
-                data = super()._write(config)
-                for c in chaps:
-                    one = ID3()
-                    one.add(c)
-                    data += one._write(config)
-            finally:
-                for c in chaps:
-                    self.add(c)
-            return data
-
-    return ChapteredID3
+    def _write(self, config):
+        chaps = sorted(self.getall("CHAP"), key=lambda c: (c.start_time, c.end_time))
+        self.delall("CHAP")
+        try:
+            data = super()._write(config)
+            for c in chaps:
+                one = ID3()
+                one.add(c)
+                data += one._write(config)
+        finally:
+            for c in chaps:
+                self.add(c)
+        return data
 
 
 def _escape_ffmeta(text: str) -> str:
@@ -126,8 +124,6 @@ def _clock(ms: int) -> str:
 
 
 def _tag_mp4(path: str, title, artist, album, track, comment) -> None:
-    from mutagen.mp4 import MP4
-
     f = MP4(path)
     if f.tags is None:
         f.add_tags()
@@ -143,8 +139,6 @@ def _tag_mp4(path: str, title, artist, album, track, comment) -> None:
 
 
 def _tag_opus(path: str, title, artist, album, track, comment, chaps) -> None:
-    from mutagen.oggopus import OggOpus
-
     f = OggOpus(path)
     f.tags.clear()
     f.tags["TITLE"] = [str(title)]
@@ -191,13 +185,10 @@ def write_tags(path, *, title: str, artist: str | None = None, album: str | None
             raise AudioError(f"cannot write tags: {e}", path=path) from e
         return True
 
-    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TPE1, TRCK, CTOCFlags, ID3NoHeaderError
-
-    ID3 = _chapters_in_time_order()
     try:
-        tags = ID3(path)
+        tags = ChapteredID3(path)
     except ID3NoHeaderError:
-        tags = ID3()
+        tags = ChapteredID3()
     except Exception as e:
         raise AudioError(f"cannot read existing tags: {e}", path=path) from e
     tags.clear()

@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+from ..errors import EngineError
+
 DEFAULT_LANGUAGE = "en"
 CUE_KEYS = ("in", "hold", "out")      # the breath phases a spoken cue names
 # The words said at each breath phase's start, as a teacher would say them alone.
@@ -54,16 +56,15 @@ def cue_phrase(word: str) -> str:
 def _espeak_data() -> Path | None:
     """The espeak-ng data folder the espeak engine uses (the bundled one unless a system
     library is found), or None when there is none to read."""
-    from ..engines.espeak import _locate
-    from ..errors import EngineError
+    from ..engines.espeak import espeak_paths   # lazy: the engine's module is not needed to parse scripts
 
     try:
-        data = _locate()[1]
+        data = espeak_paths()[1]
     except EngineError:
         data = None
     candidates = [data] if data else []
     try:
-        import espeakng_loader
+        import espeakng_loader      # optional: the bundled espeak-ng
 
         candidates.append(espeakng_loader.get_data_path())
     except ImportError:

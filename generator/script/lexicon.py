@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ScriptError
+from ..errors import ScriptError, SeriesError
 
 ENGINE_KEYS = ("espeak", "piper")
 ENTRY_KEYS = ("say",) + ENGINE_KEYS
@@ -170,8 +170,6 @@ def person_pronunciations(cell: str, name: str, shown: str, line: int | None) ->
     for part in filter(None, (p.strip() for p in cell.split(";"))):
         word, eq, say = part.partition("=")
         if not eq or not word.strip() or not say.strip():
-            from ..errors import SeriesError
-
             raise SeriesError(f"pronounce {part!r}: write a respelling of the first column, or "
                               f"Word=respelling pairs separated by ';'", shown, line)
         out[word.strip()] = say.strip()

@@ -20,6 +20,7 @@ from ..cues.voice import VoiceChange
 from .durations import parse_duration
 from ..errors import ScriptError, TemplateError, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
+from .lexicon import parse_entries, read_lexicon
 from .profiles import DEFAULT_PROFILE
 from .template import referenced_variables, render_body, render_text, text_variables
 
@@ -30,8 +31,8 @@ FRONT_MATTER_KEYS = {
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
-AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
-AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")
+AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")    # the beds (audio/ambience.py)
+AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")    # or an audio file of one of these kinds
 MAX_FILE_BYTES = 2_000_000
 
 
@@ -289,8 +290,6 @@ def check_cue_words(settings: Settings, shown: str, lines: dict) -> dict:
 
 def _front_matter_lexicon(src: Source, value):
     """``lexicon:`` is entries (``{Siobhan: shi-VAWN}``) or a lexicon file relative to the script."""
-    from .lexicon import parse_entries, read_lexicon
-
     line = src.meta_lines.get("lexicon")
     if isinstance(value, str):
         return read_lexicon(src.path.parent / value)
@@ -312,7 +311,17 @@ def check_ambience(value: str, fail) -> None:
         return
     if value.lower().endswith(AMBIENCE_FILE_EXTS):
         return
-    fail(f"ambience: {value!r} is not one of {', '.join(AMBIENCES)} nor an audio file (.wav .mp3 .ogg .flac)")
+    fail(f"ambience: {value!r} is not one of {', '.join(AMBIENCES)} nor an audio file ({' '.join(AMBIENCE_FILE_EXTS)})")
+
+
+def ambience_file(value: str, base_dir: Path | str | None) -> Path | None:
+    """The audio file an ``ambience`` value names (``~`` expanded; a relative path is taken from
+    ``base_dir``, the script's or manifest's folder), or None for a named bed."""
+    raw = str(value).strip()
+    if not raw.lower().endswith(AMBIENCE_FILE_EXTS):
+        return None
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
 
 
 def resolve_variables(src: Source, settings: Settings, given: dict, strict: bool = True) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -16,8 +17,6 @@ from ..errors import ProfileError, did_you_mean
 def _shipped_voices() -> Path:
     """The shipped profiles: package data ``generator/voices/`` (the repository's ``voices/``
     folder, mapped there by pyproject.toml, in an editable install)."""
-    from importlib.resources import files
-
     return Path(str(files("generator.voices")))
 
 

@@ -19,8 +19,10 @@ import yaml
 
 from .durations import parse_duration
 from ..errors import MeditateError, SeriesError, did_you_mean
-from .parse import (BELLS, BREATH_CUES, check_ambience, check_ambience_level, looks_like_script,
-                     looks_like_series, utf16_problem, yaml_problem)
+from .parse import (BELLS, BREATH_CUES, ambience_file, check_ambience, check_ambience_level, looks_like_script,
+                     looks_like_series, parse_settings, read_source, utf16_problem, yaml_problem)
+from .profiles import available_profiles
+from .template import render_text, text_variables
 
 SERIES_KEYS = ("title", "author", "description", "artwork", "start_date", "voice", "ambience", "ambience_level",
                "breath_cues", "bell", "variables", "practices")
@@ -84,8 +86,6 @@ class Series:
     def title_for(self, row: dict | None = None) -> str:
         """The series title (the album tag and playlist name) filled in for one people row:
         series variables, overlaid by the row, over the defaults the scripts declare."""
-        from .template import render_text
-
         values = {}
         for p in self.practices:
             try:
@@ -270,8 +270,6 @@ def _check_variable_names(series: Series) -> None:
 def _check_title_variables(series: Series) -> None:
     """A templated series title may use the series' variables and those the scripts declare
     (a people file fills these in per row)."""
-    from .template import text_variables
-
     line = series.lines.get("title")
     used = text_variables(series.title, str(series.path), line)
     if not used:
@@ -356,9 +354,8 @@ def _settings(obj, data: dict, lines: dict, shown: str, base: Path) -> None:
                 raise SeriesError(msg, shown, lines["ambience"])
 
             check_ambience(v, bad)
-            if v.lower().endswith((".wav", ".mp3", ".ogg", ".flac")):
-                f = Path(v).expanduser()
-                f = f if f.is_absolute() else base / f
+            f = ambience_file(v, base)
+            if f is not None:
                 if not f.is_file():
                     bad(f"ambience file {v!r} not found (looked for {f}); paths are relative to the manifest")
                 v = str(f.resolve())     # the renderer would otherwise look next to each script
@@ -435,8 +432,6 @@ def _resolve_script(name: str, base: Path, shown: str, line: int) -> Path:
 
 
 def _check_voice(name: str, script: Path, shown: str, line: int) -> None:
-    from .profiles import available_profiles
-
     profiles = available_profiles(script.resolve().parent.parent / "voices")
     if name not in profiles:
         raise SeriesError(f"unknown voice profile {name!r}{did_you_mean(name, profiles)}; available: {', '.join(sorted(profiles)) or 'none'}; "
@@ -521,8 +516,6 @@ def missing_required(series: Series, practice: Practice, row: dict | None = None
 
 def declared_variables(script: Path) -> dict:
     """The variables a script declares (``{name: default}``, None = required)."""
-    from .parse import parse_settings, read_source
-
     return parse_settings(read_source(script)).variables
 
 

@@ -7,6 +7,8 @@ point at the line the user wrote even after ``{% if %}`` blocks drop text.
 from __future__ import annotations
 
 import re
+import sys
+import traceback
 
 import jinja2
 from jinja2 import meta
@@ -133,9 +135,6 @@ def render_body(body: str, values: dict, path: str, first_line: int) -> list[tup
 
 def _line_of_error(first_line: int) -> int | None:
     """Best effort: the template line from the traceback of the current exception."""
-    import sys
-    import traceback
-
     tb = sys.exc_info()[2]
     line = None
     for frame, lineno in traceback.walk_tb(tb):

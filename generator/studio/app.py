@@ -22,9 +22,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
+import webbrowser
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +39,14 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..check import check_file
 from ..errors import LengthError, MeditateError
 from ..output.files import write_text_atomic
+from ..output.timeline_svg import timeline_svg
 from ..progress import Progress
+from ..render import RenderOptions, prepare, render
+from ..script.parse import read_source, rendered_title
+from ..script.series import is_series_file, load_series
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20              # bytes: a script is at most a few hundred kB (script.MAX_FILE_BYTES)
@@ -73,9 +80,6 @@ def inside(folder: Path, rel: str, *, must_exist: bool = True) -> Path:
 
 def list_files(folder: Path) -> dict:
     """Scripts and series manifests under ``folder`` (hidden files and anything outside skipped)."""
-    from ..script.parse import rendered_title
-    from ..script.series import is_series_file, load_series
-
     scripts, series = [], []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
@@ -151,10 +155,6 @@ class Studio:
     def check(self, rel: str, text: str, length: float | None) -> dict:
         """check's validation, then the fitted timeline: errors at their lines, the reachable
         range, the SVG (fitted to ``length`` when it is in reach)."""
-        from ..check import check_file
-        from ..render import RenderOptions, prepare
-        from ..output.timeline_svg import timeline_svg
-
         target = inside(self.folder, rel, must_exist=False)
         out = {"errors": [], "warnings": [], "svg": None, "reachable": None, "duration": None}
         with Draft(target, rel, text) as d:
@@ -186,14 +186,10 @@ class Studio:
     @staticmethod
     def _placeholders(path: Path) -> dict:
         """Required variables get their own names as values, as ``check`` does."""
-        from ..script.parse import read_source
-
         declared = read_source(path).meta.get("variables")
         return {k: k for k, v in declared.items() if v is None} if isinstance(declared, dict) else {}
 
     def save(self, rel: str, text: str) -> dict:
-        from ..check import check_file
-
         target = inside(self.folder, rel, must_exist=False)
         with Draft(target, rel, text) as d:
             try:
@@ -213,8 +209,6 @@ class Studio:
         return job_id
 
     def _render(self, job_id: str, target: Path, rel: str, text: str, length: float | None) -> None:
-        from ..render import RenderOptions, prepare, render
-
         job = self.jobs[job_id]
         job["state"] = "running"
         out = self.out_dir / job_id / (target.stem + ".mp3")
@@ -379,9 +373,6 @@ def new_token() -> str:
 
 def serve(folder: Path, port: int, open_browser: bool, echo=print) -> None:
     """Bind 127.0.0.1:port (0: any free port), print the address with its token, serve until ^C."""
-    import socket
-    import webbrowser
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
