@@ -7,7 +7,8 @@ import pytest
 
 from generator.audio import energy
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments
-from generator.render import SEGMENT, RenderOptions, make_bed, make_mixer, prepare
+from generator.normalize import BED_PROBE, BED_PROBE_WHOLE, SEGMENT
+from generator.render import RenderOptions, make_bed, make_mixer, prepare
 from generator.progress import Progress
 
 R = 44100
@@ -103,7 +104,7 @@ def test_a_short_practice_is_predicted_in_step_with_its_bed(write_script, tmp_pa
                    for i in range(8))
     p = write_script(body, title="Short", ambience="drone", ambience_level=-34)
     prep = prepare(p, RenderOptions(), Progress(enabled=False), None)
-    assert prep.timeline.frames <= R.BED_PROBE_WHOLE and prep.timeline.frames > 2 * R.BED_PROBE
+    assert prep.timeline.frames <= BED_PROBE_WHOLE and prep.timeline.frames > 2 * BED_PROBE
     passes = []
     real = R._encode
     monkeypatch.setattr(R, "_encode", lambda *a, **k: passes.append(1) or real(*a, **k))

@@ -167,9 +167,10 @@ def test_a_render_off_target_is_mixed_again(write_script, tmp_path, monkeypatch)
     """If the prediction misses (here: forced 6 dB too loud), the measured pass is thrown away
     and the file that lands is on target."""
     import generator.render as R
+    from generator.normalize import LoudnessModel
 
-    solve = R.LoudnessModel.solve
-    monkeypatch.setattr(R.LoudnessModel, "solve", lambda self, t, shift=0.0: solve(self, t, shift) * 2.0)
+    solve = LoudnessModel.solve
+    monkeypatch.setattr(LoudnessModel, "solve", lambda self, t, shift=0.0: solve(self, t, shift) * 2.0)
     calls = []
     encode = R._encode
     monkeypatch.setattr(R, "_encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
