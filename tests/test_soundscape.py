@@ -166,11 +166,18 @@ def test_ambience_overrides_on_the_command_line(spoken, tmp_path):
 def test_a_render_off_target_is_mixed_again(write_script, tmp_path, monkeypatch):
     """If the prediction misses (here: forced 6 dB too loud), the measured pass is thrown away
     and the file that lands is on target."""
-    import generator.render as R
-    from generator.normalize import LoudnessModel
+    import dataclasses
 
-    solve = LoudnessModel.solve
-    monkeypatch.setattr(LoudnessModel, "solve", lambda self, t, shift=0.0: solve(self, t, shift) * 2.0)
+    import generator.render as R
+    from generator import normalize
+
+    solve = normalize.solve
+
+    def off(*a, **k):
+        level = solve(*a, **k)
+        return dataclasses.replace(level, gain=level.gain * 2.0)
+
+    monkeypatch.setattr(normalize, "solve", off)
     calls = []
     encode = R._encode
     monkeypatch.setattr(R, "_encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
