@@ -218,16 +218,18 @@ def settle(mixer, model: LoudnessModel, gain: float, shift: float, target: float
     mono practice measured 0.6 LU short and was mixed twice). So the limiting is measured again
     at the solved gain (the excerpt through the limiter only, no coding); while the prediction
     misses by more than SETTLE, secant steps on the gain in dB find the one that lands,
-    measuring at each, SETTLE_STEPS at most (then the nearest). Where it lands at once,
-    nothing changes."""
+    measuring at each, SETTLE_STEPS at most (then the nearest). Where it lands at once, or
+    where the limiting measured again moves the prediction by no more than SETTLE (a target the
+    solve could not reach, between two steps of the gate), nothing changes."""
     was = model.limiting
+    solved = model.loudness(gain, shift) - target       # with the limiting measured before
     points = [(20 * math.log10(measured_at[0]), measured_at[2])] if measured_at[1] == shift else []
     tried = []
     g = gain
     for _ in range(SETTLE_STEPS):
         model.limiting = excerpt_ratios(mixer, model, g, ceiling)[0]
         err = model.loudness(g, shift) - target
-        if abs(err) <= SETTLE:
+        if abs(err) <= SETTLE or (g == gain and abs(err - solved) <= SETTLE):
             if g == gain:
                 model.limiting = was        # the solve stands as it was
             return g
