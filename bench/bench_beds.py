@@ -65,7 +65,7 @@ def one(name: str, minutes: float) -> dict:
     scale = 20 * 60 * R / total
     return {"name": name, "import": t_import, "scipy": len(scipy_mods), "first": t_first,
             "cpu20": cpu * scale, "wall20": wall * scale,
-            "rss": _rss_mb("VmHWM") - rss0, "now": _rss_mb("VmRSS") - rss0, "builds": getattr(amb, "tile_builds", None)}
+            "rss": _rss_mb("VmHWM") - rss0, "now": _rss_mb("VmRSS") - rss0, "builds": amb.TILES.builds if hasattr(amb, "TILES") else getattr(amb, "tile_builds", None)}
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import re
 import signal
 import tempfile
 import time
@@ -55,7 +54,6 @@ PLAYLIST = "playlist.m3u8"
 _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _PRELOAD = ["generator.render", "generator.mixer", "generator.audio.master", "generator.audio.loudness",
             "generator.output.encode", "generator.audio.ambience", "generator.audio.sounds", "generator.speech"]
-_VOICE_CUE = re.compile(r"\[\s*voice\s+([A-Za-z0-9_.-]+)\s*\]", re.IGNORECASE)
 _AUDIO_EXTS = (".wav", ".mp3", ".ogg", ".flac")
 
 
@@ -111,7 +109,7 @@ def _code_digest() -> str:
 
 def _script_facts(script: Path) -> dict | None:
     """Title, front-matter voice and ambience, and the voices named by [voice …] cues; None if unreadable."""
-    from .script.parse import parse_settings, read_source
+    from .script.parse import named_voices, parse_settings, read_source
 
     try:
         src = read_source(script)
@@ -119,7 +117,7 @@ def _script_facts(script: Path) -> dict | None:
     except MeditateError:
         return None
     return {"title": s.title, "voice": s.voice, "ambience": s.ambience, "language": s.language,
-            "voices": sorted(set(_VOICE_CUE.findall(src.body)))}
+            "voices": sorted(named_voices(src.body))}
 
 
 def _file_digest(path: Path | None) -> str:

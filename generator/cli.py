@@ -90,6 +90,26 @@ def _warn(warnings) -> None:
         click.echo(f"Warning: {w}", err=True)
 
 
+def _verbose(ctx, param, value) -> None:
+    """-v: the library's log records (fallbacks, mixing passes, timings per stage) on stderr, one line
+    each, for this command only."""
+    if not value:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("meditate: %(asctime)s.%(msecs)03d %(module)s: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("generator")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+
+    def done():
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    ctx.call_on_close(done)
+
+
 def _progress(quiet: bool):
     from .progress import Progress
 
@@ -103,6 +123,8 @@ strict_voice_option = click.option(
     help="Fail instead of falling back to espeak when the natural (Piper) voice is not installed.")
 ignore_extra_option = click.option("--ignore-extra-columns", is_flag=True,
                                    help="Skip --people columns no script declares (an email, a phone…).")
+verbose_option = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True, callback=_verbose,
+                              help="Show what happens on stderr: fallbacks, mixing passes, timings per stage.")
 length_option = click.option("--length", callback=_duration, metavar="DUR",
                              help="Target length, e.g. 10m or 12m30s: flexible pauses and cycles are fitted to it.")
 
@@ -141,10 +163,12 @@ def cli():
 @click.option("--draft", is_flag=True,
               help="A fast draft: espeak voices (a Piper profile's fallback), no ambience, WAV by default.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@verbose_option
 def render(script, out, overwrite, variables, length, voice, ambience, ambience_level, from_chapter, first, bell,
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
-    from .render import RenderOptions, render as do_render
+    from .api import render as do_render
+    from .render import RenderOptions
     from .script.parse import check_ambience
 
     if ambience is not None:
@@ -153,7 +177,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
                          keep_other_renders=not overwrite, from_chapter=from_chapter, first=first)
-    res = do_render(script, out, opts, _progress(quiet))
+    res = do_render(script, out, opts, progress=False if quiet else None)
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
@@ -164,9 +188,10 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
 @cli.command()
 @click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @var_option
+@verbose_option
 def check(scripts, variables):
     """Validate SCRIPTs (and series manifests): silent on success, one Error: line per bad file."""
-    from .check import check_file
+    from .api import check as check_file
 
     given = _vars(variables)
     failed = 0
@@ -194,9 +219,11 @@ def check(scripts, variables):
               help="Also draw the fitted timeline to this SVG file (lanes for voice, pauses, breath, bells, "
                    "chapters and the bed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@verbose_option
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
-    from .render import RenderOptions, bed_note, default_output, planned_bed_shift, prepare
+    from .api import plan as do_plan
+    from .render import RenderOptions, bed_note
     from .script.series import is_series_file
 
     if is_series_file(script):
@@ -208,7 +235,8 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     if people is not None:
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
-    p = prepare(script, opts, _progress(quiet))
+    planned = do_plan(script, opts, progress=False if quiet else None)
+    p = planned.prepared
     if svg is not None:
         from .output.files import write_text_atomic
         from .output.timeline_svg import timeline_svg
@@ -224,14 +252,9 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
             if c.start <= e.start and c.title not in shown:
                 shown.add(c.title)
                 click.echo(f"{format_clock(c.start / 44100):>12}  {'':>8}  {c.line:>4}  # {c.title}")
-        what = {
-            "speech": lambda: f"say: {e.label[:60]}{'…' if len(e.label) > 60 else ''}",
-            "pause": lambda: "pause" + (" (paragraph)" if e.label == "paragraph" else "") + (" ~" if e.flexible else ""),
-            "breathe": lambda: f"breathe {e.label}: {e.cycles} cycles" + (" ~" if e.flexible else ""),
-            "bell": lambda: e.label,
-        }[e.kind]()
+        what = e.kind.describe(e)
         click.echo(f"{format_clock(e.start / 44100):>12}  {e.length / 44100:>7.2f}s  {e.line:>4}  {what}")
-    shift = planned_bed_shift(p, opts, default_output(script))
+    shift = planned.bed_shift
     if shift:
         click.echo(f"ambience: {bed_note(p.script.settings.ambience_level, shift)} (rendering an MP3 at the default loudness)")
     lo, hi = tl.reachable
@@ -290,6 +313,7 @@ def _plan_series(path: Path, people, ignore_extra_columns: bool, quiet: bool) ->
               help="Render nothing: write the playlists (and feeds) once every shard is done; list any "
                    "job that is missing (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@verbose_option
 def batch(series, people, ignore_extra_columns, out_dir, jobs, force, fmt, feed, shard, finalize, quiet):
     """Render every practice of SERIES (for every row of --people), numbered, with a playlist."""
     from .batch import parse_shard, run_batch
@@ -380,6 +404,7 @@ def _voices_per_language():
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file (.wav or .mp3). Default: audio_out/say.wav")
 @strict_voice_option
+@verbose_option
 def say(text, voice, out, strict_voice):
     """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
     from .render import RenderOptions, say as do_say

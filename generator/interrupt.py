@@ -23,7 +23,8 @@ import time
 
 SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 STALL_ENV = "MEDITATE_TEST_STALL"
-_seen: dict = {}
+_seen: dict = {}            # phase -> times reached in this process (the seam's count), under _SEEN_LOCK
+_SEEN_LOCK = threading.Lock()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -65,8 +66,9 @@ def checkpoint(phase: str) -> None:
     name, _, nth = want.partition(":")
     if name != phase:
         return
-    _seen[phase] = _seen.get(phase, 0) + 1
-    if _seen[phase] != int(nth or 1):
+    with _SEEN_LOCK:
+        _seen[phase] = times = _seen.get(phase, 0) + 1
+    if times != int(nth or 1):
         return
     sys.stderr.write(f"stalled at {phase} (pid {os.getpid()})\n")
     sys.stderr.flush()

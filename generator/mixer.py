@@ -6,20 +6,19 @@ not grow with the practice's length. The output is identical however it is chunk
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
+from .audio import energy
 from .audio.samples import SAMPLE_RATE
+from .audio.sounds import glide_window
+from .cues import Event, EventKind, GlideWindow, Sounding, Spoken, Tone
 from .timeline import Timeline
 
 CHUNK = 65536
-GLIDE_GAIN = 0.15       # the breath glide sits well under the voice (about -31 dBFS RMS vs speech at -20)
-CHIME_GAIN = 0.3
-BELL_GAIN = 0.8         # bell peak about -8 dBFS before mastering
-SPOKEN_CUE_GAIN = 0.9
 DUCK_DB = -10.0         # how far the bed dips under speech
 DUCK_ATTACK = 0.35      # seconds: the bed starts dipping this long before the voice
 DUCK_RELEASE = 1.2      # seconds: and comes back up over this long after it
@@ -27,22 +26,7 @@ BED_FADE_IN = 4.0
 BED_FADE_OUT = 5.0
 EDGE_FADE = 0.05        # the whole mix: click-free first and last samples
 ENV_STEP = 32          # samples between computed points of the bed's gain envelope
-GROUP_SECONDS = 20      # breath chimes are synthesized 20 s of whole cycles at a time
-GLIDE_WINDOW = 10       # seconds of breath glide synthesized at a time
-
-
-@dataclass
-class Event:
-    start: int
-    length: int
-    make: Callable[[], np.ndarray]
-    gain: float
-    key: object = None       # tones with equal keys share one synthesized array
-    clip: object = None      # speech: the cached clip (its energy profile sits beside it)
-
-    @property
-    def end(self) -> int:
-        return self.start + self.length
+TONE_CACHE = 6          # synthesized tones kept for reuse
 
 
 def _raised(x: np.ndarray) -> np.ndarray:
@@ -50,6 +34,9 @@ def _raised(x: np.ndarray) -> np.ndarray:
 
 
 class Mixer:
+    """The mix of one timeline. Its events are fixed when it is made; every stream keeps its own
+    state (the glides' oscillator phases), so one mixer may stream several times at once."""
+
     def __init__(self, timeline: Timeline, *, breath_cues: str = "glide", bell: str = "bowl",
                  cue_clips: dict | None = None, bed=None, bed_gain_db: float = -34.0, channels: int = 1,
                  rate: int = SAMPLE_RATE):
@@ -59,74 +46,38 @@ class Mixer:
         self.bed = bed
         self.bed_gain = 10 ** ((bed_gain_db + 20.0) / 20.0)   # beds are made at -20 dBFS RMS
         self._tones: OrderedDict = OrderedDict()
-        self._glide_phase: dict = {}
-        self.events = sorted(self._events(timeline, breath_cues, bell, cue_clips or {}), key=lambda e: e.start)
-        self.speech_spans = sorted((e.start, e.end) for e in self.events if e.key == "speech")
+        self._tones_lock = threading.Lock()
+        sounding = Sounding(breath_cues, bell, cue_clips or {}, rate)
+        self.events = sorted((ev for e in timeline.entries for ev in e.kind.events(e, sounding)),
+                             key=lambda e: e.start)
+        self.speech_spans = sorted((e.start, e.end) for e in self.events if e.kind is EventKind.SPEECH)
         self._span_starts = np.array([s for s, _ in self.speech_spans], dtype=np.int64)
         self._span_ends = np.maximum.accumulate(np.array([e for _, e in self.speech_spans] or [0], dtype=np.int64))
 
     # ------------------------------------------------------------ events
-    def _events(self, tl: Timeline, breath_cues: str, bell: str, cue_clips: dict) -> list[Event]:
-        from .audio import sounds
-
-        out: list[Event] = []
-        rate = self.rate
-        for e in tl.entries:
-            if e.kind == "speech":
-                out.append(Event(e.start, e.length, e.clip.load, 1.0, "speech", clip=e.clip))
-            elif e.kind == "bell" and bell != "none":
-                n = len(self._tone(("bell", bell), lambda: sounds.bell(bell, rate)))
-                for s in e.strikes:
-                    out.append(Event(s, n, lambda b=bell: sounds.bell(b, rate), BELL_GAIN, ("bell", bell)))
-            elif e.kind == "breathe" and breath_cues != "none":
-                if breath_cues == "glide":
-                    # one continuous tone over the whole cue, made a window at a time (the oscillator
-                    # phase is carried from window to window, see _materialize)
-                    rel = tuple((name, n) for name, _s, n in e.phases)
-                    win = int(GLIDE_WINDOW * rate)
-                    for w, a in enumerate(range(0, e.length, win)):
-                        n = min(win, e.length - a)
-                        out.append(Event(e.start + a, n, None, GLIDE_GAIN, ("glide", id(e), w, rel, a, n)))
-                elif breath_cues == "chime":
-                    # chimes are short notes at phase starts: runs of whole cycles can be made apart
-                    for group in _groups(e.phases, e.cycles, GROUP_SECONDS * rate):
-                        start = group[0][1]
-                        rel = tuple((name, n) for name, _s, n in group)
-                        length = sum(n for _, n in rel)
-                        out.append(Event(start, length, lambda r=rel: sounds.breath_chime(list(r), rate),
-                                         CHIME_GAIN, ("chime", rel)))
-                elif breath_cues == "spoken":
-                    for name, s, n in e.phases:
-                        clip = cue_clips.get((e.voice.name if e.voice else None, name))
-                        if clip is None:
-                            continue
-                        m = min(n, clip.frames)
-                        out.append(Event(s, m, lambda c=clip, m=m: _fit_clip(c.load(), m),
-                                         SPOKEN_CUE_GAIN, "speech", clip=clip))
-        return out
-
-    def _tone(self, key, make) -> np.ndarray:
-        if key in self._tones:
-            self._tones.move_to_end(key)
-            return self._tones[key]
-        arr = np.asarray(make(), dtype=np.float32)
-        self._tones[key] = arr
-        while len(self._tones) > 6:
-            self._tones.popitem(last=False)
+    def _tone(self, tone: Tone) -> np.ndarray:
+        with self._tones_lock:
+            if tone.key in self._tones:
+                self._tones.move_to_end(tone.key)
+                return self._tones[tone.key]
+        arr = np.asarray(tone.make(), dtype=np.float32)
+        with self._tones_lock:
+            self._tones[tone.key] = arr
+            while len(self._tones) > TONE_CACHE:
+                self._tones.popitem(last=False)
         return arr
 
-    def _materialize(self, ev: Event) -> np.ndarray:
-        if ev.key == "speech" or ev.key is None:
-            return ev.make()
-        if ev.key[0] == "glide":
-            from .audio.sounds import glide_window
-
-            _, cue, w, rel, a, n = ev.key
-            phase = self._glide_phase.get((cue, w), 0.0)
-            data, self._glide_phase[(cue, w + 1)] = glide_window(rel, a, n, phase, self.rate)
-            self._glide_phase.pop((cue, w), None)
+    def _materialize(self, ev: Event, glide_phase: dict) -> np.ndarray:
+        """The event's samples; ``glide_phase`` is the stream's (cue, window) -> oscillator phase."""
+        sound = ev.sound
+        if isinstance(sound, Spoken):
+            return sound.samples()
+        if isinstance(sound, GlideWindow):
+            key = (sound.cue, sound.index)
+            data, glide_phase[(sound.cue, sound.index + 1)] = glide_window(
+                sound.phases, sound.offset, sound.length, glide_phase.pop(key, 0.0), self.rate)
             return data
-        return self._tone(ev.key, ev.make)
+        return self._tone(sound)
 
     # ------------------------------------------------------------ envelopes
     def duck(self, pos: np.ndarray) -> np.ndarray:
@@ -192,21 +143,18 @@ class Mixer:
     def foreground_energies(self, segment: int) -> np.ndarray:
         """K-weighted energy of every complete ``segment`` of the foreground (all channels), from
         each sound's energy profile (see energy.py): speech from the cache, tones once, glides made."""
-        from .audio import energy
-
         seg = np.zeros(self.timeline.frames // segment)
         for ev in self.events:
-            if ev.clip is not None:
-                prof = energy.clip_profile(ev.clip, ev.length if ev.length < ev.clip.frames else None)
-            elif isinstance(ev.key, tuple) and ev.key[0] == "glide":
+            sound = ev.sound
+            if isinstance(sound, Spoken):
+                prof = energy.clip_profile(sound.clip, ev.length if ev.length < sound.clip.frames else None)
+            elif isinstance(sound, GlideWindow):
                 # a window's energy does not depend on the oscillator phase it starts with
-                from .audio.sounds import glide_window
-
-                _, _cue, _w, rel, a, n = ev.key
-                prof = energy.tone_profile(("glide", rel, a, n, self.rate),
-                                           lambda: glide_window(rel, a, n, 0.0, self.rate)[0])
+                key = ("glide", sound.phases, sound.offset, sound.length, self.rate)
+                prof = energy.tone_profile(key, lambda s=sound: glide_window(s.phases, s.offset, s.length, 0.0,
+                                                                               self.rate)[0])
             else:
-                prof = energy.tone_profile((ev.key, self.rate), lambda ev=ev: self._materialize(ev))
+                prof = energy.tone_profile((sound.key, self.rate), lambda s=sound: self._tone(s))
             energy.lay(seg, prof, ev.start, float(ev.gain) ** 2, segment)
         return seg * self.channels
 
@@ -244,7 +192,7 @@ class Mixer:
 
     def _foreground_chunks(self, size: int, start: int = 0, stop: int | None = None):
         frames = self.timeline.frames if stop is None else min(stop, self.timeline.frames)
-        self._glide_phase = {}
+        glide_phase: dict = {}         # this stream's: (cue, window) -> the oscillator's phase
         events, idx = self.events, 0
         while start and idx < len(events) and events[idx].start < start:
             if events[idx].end > start:
@@ -256,7 +204,7 @@ class Mixer:
             fg = np.zeros(b - a, dtype=np.float32)
             while idx < len(events) and events[idx].start < b:
                 ev = events[idx]
-                active.append((ev, self._materialize(ev)))
+                active.append((ev, self._materialize(ev, glide_phase)))
                 idx += 1
             still = []
             for ev, data in active:
@@ -268,27 +216,3 @@ class Mixer:
             active = still
             yield a, b, fg
 
-
-def _groups(phases: list, cycles: int, max_samples: float) -> list[list]:
-    """Split a cue's phases into runs of whole cycles lasting at most ``max_samples`` (at least one cycle)."""
-    per = len(phases) // max(1, cycles)
-    groups, cur, cur_len = [], [], 0
-    for c in range(cycles):
-        cyc = phases[c * per:(c + 1) * per]
-        n = sum(k for _, _, k in cyc)
-        if cur and cur_len + n > max_samples:
-            groups.append(cur)
-            cur, cur_len = [], 0
-        cur += cyc
-        cur_len += n
-    if cur:
-        groups.append(cur)
-    return groups
-
-
-def _fit_clip(data: np.ndarray, n: int) -> np.ndarray:
-    out = np.array(data[:n], dtype=np.float32)
-    k = min(len(out), int(0.02 * SAMPLE_RATE))
-    if k and len(data) > n:
-        out[-k:] *= np.linspace(1, 0, k, dtype=np.float32)
-    return out

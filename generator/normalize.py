@@ -32,6 +32,7 @@ How the level is found, without mixing the practice first:
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -46,6 +47,8 @@ from .audio.samples import SAMPLE_RATE
 from .mixer import CHUNK
 from .output.encode import CODED, round_trip
 from .yielding import in_background
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LOUDNESS = -16.0
 TRUE_PEAK_CEILING = -1.0
@@ -232,6 +235,8 @@ def settle(mixer, model: LoudnessModel, gain: float, shift: float, target: float
         if abs(err) <= SETTLE or (g == gain and abs(err - solved) <= SETTLE):
             if g == gain:
                 model.limiting = was        # the solve stands as it was
+            else:
+                log.info("settle: the limiter takes more at the solved gain; gain x%.4f -> x%.4f", gain, g)
             return g
         tried.append((abs(err), g, model.limiting))
         gdb = 20 * math.log10(g)
@@ -243,6 +248,7 @@ def settle(mixer, model: LoudnessModel, gain: float, shift: float, target: float
         points.append((gdb, err))
         g = float(10 ** ((gdb - max(-6.0, min(6.0, err / slope))) / 20))
     _, g, model.limiting = min(tried, key=lambda t: t[0])
+    log.info("settle: the limiter takes more at the solved gain; gain x%.4f -> x%.4f", gain, g)
     return g
 
 

@@ -6,7 +6,9 @@ size of the practice is ever held in memory.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +25,9 @@ from .script.lexicon import Lexicon, folder_lexicon, parse_entries
 from .script.profiles import DRAFT_PROFILE, VoiceProfile, load_profile, voice_dirs
 from .progress import Progress
 from .script.languages import CUE_KEYS, base, cue_phrase, espeak_code
-from .script.parse import Breathe, Script, Speech, check_cue_words, load_script
+from .cues.breathe import Breathe
+from .cues.speech import Speech
+from .script.parse import Script, check_cue_words, load_script
 from .speech import SpeechStore
 from .timeline import Timeline, build, voice_for_items
 from .output.transcript import to_vtt
@@ -31,6 +35,7 @@ from .yielding import run_yielding
 
 CHUNK = 65536
 SAY_PAD = 0.25              # seconds of silence before and after ``meditate say``'s phrase
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,6 +119,8 @@ def speaking_profile(prof: VoiceProfile, opts: RenderOptions, extra: Path | None
     if fallback.engine == "piper":
         raise ProfileError(f"voice profile {prof.name!r}: its fallback {fallback.name!r} must be "
                            f"an espeak profile", *where)
+    log.info("voice %s -> %s: %s", prof.name, fallback.name, why or ("a draft" if opts.draft else
+                                                                 f"it does not speak {language!r}"))
     if why is not None:
         notice_once("piper", f"the natural voice is not available ({why}); speaking with espeak "
                              f"instead ({prof.name} -> {fallback.name}). Install it with {NEURAL_INSTALL}.")
@@ -232,6 +239,7 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
     """Everything but the audio: speech synthesized (or from cache) and the fitted timeline."""
     from .audio import sounds
 
+    started = time.perf_counter()
     script = load(path, opts)
     voiced = voice_for_items(script, _profile_loader(script, opts))
     store = store or SpeechStore(use_cache=opts.use_cache, engine_override=opts.engine)
@@ -269,6 +277,8 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
         progress.finish()
     bell_len = len(sounds.bell(script.settings.bell)) / SAMPLE_RATE if script.settings.bell != "none" else 0.0
     timeline = build(script, voiced, clips, bell_len, sounds.BELL_SPACING, target=script.settings.length)
+    log.info("speak: %d clips spoken, %d from the cache, timeline fitted: %.2f s", store.synthesized, store.reused,
+             time.perf_counter() - started)
     return Prepared(script, timeline, cue_clips, store)
 
 
@@ -393,6 +403,7 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     progress = progress or Progress(enabled=False)
     if out and "{" not in str(out):
         output_path(out, None)       # a wrong extension is said before any speech is synthesized
+    started = time.perf_counter()
     p = prepare(path, opts, progress, store)
     preview = opts.from_chapter is not None or opts.first is not None
     if preview:
@@ -406,7 +417,10 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     progress.start(2 * n_chunks, "mixing")
 
     # the level: the foreground's gain and the bed's, predicted without mixing (normalize.py)
+    stage = time.perf_counter()
     level = _level(p, mixer, opts, out, progress)
+    log.info("analyse: voice gain x%.4f, bed moved %+g dB, %.2f LUFS predicted: %.2f s",
+             level.gain, level.shift, level.predicted, time.perf_counter() - stage)
 
     # mix, limit and encode (the encoder writes a temporary file, renamed at the end); a pass
     # the level says is off target (a model or a solve that was off) is thrown away and mixed
@@ -417,9 +431,15 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     try:
         while True:
             passes += 1
+            stage = time.perf_counter()
             measured, again = _encode(p, mixer, out, opts, level, progress, last=passes == normalize.MAX_PASSES)
             if again is None:
+                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at: %.2f s", passes, measured.lufs,
+                         level.expected, time.perf_counter() - stage)
                 break
+            log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at, off by more than %g LU: "
+                     "thrown away, mixing again at gain x%.4f: %.2f s", passes, measured.lufs, level.expected,
+                     normalize.LOUDNESS_TOLERANCE, again.gain, time.perf_counter() - stage)
             level = again
             progress.start(2 * n_chunks, "mixing again")
             progress.advance(n_chunks)
@@ -430,6 +450,8 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
         progress.finish()
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
     decoded = measured.lufs + level.coding
+    log.info("done: %s, %d mixing pass%s, %.2f LUFS decoded (modelled): %.2f s in all", out, passes,
+             "" if passes == 1 else "es", decoded, time.perf_counter() - started)
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
                         p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
 
@@ -515,6 +537,8 @@ def _tag(tmp: Path, out: Path, p: Prepared, opts: RenderOptions) -> None:
     from .output.tags import write_tags
 
     checkpoint("tag")
+    stage = time.perf_counter()
     s = p.script.settings
     write_tags(tmp, title=s.title, artist=s.author, album=opts.album, track=opts.track,
                comment=s.description, chapters=_chapters(p), fmt=out.suffix.lower()[1:])
+    log.info("tag: %.2f s", time.perf_counter() - stage)

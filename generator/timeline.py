@@ -7,34 +7,20 @@ Length fitting sizes the flexible pauses and cycle counts here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from . import cues
 from .audio.samples import SAMPLE_RATE, seconds_to_samples
-from .script.durations import format_duration
+from .cues import Entry, Sizing, Slot
+from .cues.breathe import Breathe
+from .cues.pause import Pause
+from .cues.voice import VoiceChange
 from .errors import LengthError, ScriptError
+from .script.durations import format_duration
+from .script.parse import Heading, Script
 from .script.profiles import VoiceProfile
-from .script.parse import Bell, Breathe, Heading, Pause, Script, Speech, VoiceChange
 
 TOLERANCE = 0.5  # seconds: how close a fitted length must land
-
-
-@dataclass
-class Entry:
-    kind: str            # speech | pause | breathe | bell
-    start: int           # sample position
-    length: int          # samples
-    line: int
-    label: str
-    clip: object = None          # speech: speech.Clip
-    voice: VoiceProfile | None = None
-    cycles: int = 0              # breathe
-    phases: list = field(default_factory=list)   # breathe: [(name, start_sample, n_samples)] absolute
-    strikes: list = field(default_factory=list)  # bell: absolute start samples of each strike
-    flexible: bool = False
-
-    @property
-    def end(self) -> int:
-        return self.start + self.length
 
 
 @dataclass
@@ -58,23 +44,11 @@ class Timeline:
         return self.frames / SAMPLE_RATE
 
 
-@dataclass
-class _Slot:
-    """One item with its duration decided (or to be decided by fitting)."""
-    item: object
-    seconds: float = 0.0
-    low: float = 0.0
-    high: float = 0.0
-    cycles: int = 0
-    voice: VoiceProfile | None = None
-    clip: object = None
-
-
-def reachable_range(slots: list[_Slot]) -> tuple[float, float]:
+def reachable_range(slots: list[Slot]) -> tuple[float, float]:
     return sum(s.low for s in slots), sum(s.high for s in slots)
 
 
-def fit(slots: list[_Slot], target: float | None, path: str) -> None:
+def fit(slots: list[Slot], target: float | None, path: str) -> None:
     """Choose every flexible slot's size: the middle without a target, else land on it."""
     flex_pause = [s for s in slots if isinstance(s.item, Pause) and s.high > s.low]
     flex_breath = [s for s in slots if isinstance(s.item, Breathe) and s.item.flexible]
@@ -146,33 +120,21 @@ def build(script: Script, voiced: list, clips: dict, bell_seconds: float, bell_s
           target: float | None = None, tail: float = 0.0) -> Timeline:
     """Lay the items end to end. ``clips`` maps item index -> Clip for speech items."""
     path = str(script.path)
-    slots: list[_Slot] = []
+    sizing = Sizing(bell_seconds, bell_spacing)
+    slots: list[Slot] = []
     headings: list[tuple[int, Heading]] = []
     for idx, (it, prof) in enumerate(voiced):
         if isinstance(it, Heading):
             headings.append((len(slots), it))
             continue
-        if isinstance(it, VoiceChange):
+        kind = cues.of(it)
+        if not kind.timed:
             continue
-        s = _Slot(it, voice=prof)
-        if isinstance(it, Speech):
-            s.clip = clips[idx]
-            s.low = s.high = s.seconds = s.clip.duration
-        elif isinstance(it, Pause):
-            if it.low < 0:
-                d = prof.paragraph_pause if it.paragraph else prof.default_pause
-                s.low = s.high = s.seconds = d
-            else:
-                s.low, s.high, s.seconds = it.low, it.high, it.low
-        elif isinstance(it, Breathe):
-            s.low, s.high = it.low * it.cycle_seconds, it.high * it.cycle_seconds
-            s.cycles, s.seconds = it.low, s.low
-        elif isinstance(it, Bell):
-            d = 0.0 if bell_seconds <= 0 else (it.count - 1) * bell_spacing + bell_seconds
-            s.low = s.high = s.seconds = d
+        s = Slot(it, voice=prof, clip=clips.get(idx))
+        kind.size(s, sizing)
         slots.append(s)
     if tail:
-        slots.append(_Slot(Pause(tail, tail, 0), tail, tail, tail))
+        slots.append(Slot(Pause(tail, tail, 0), tail, tail, tail))
     fit(slots, target, path)
     reach = reachable_range(slots)
 
@@ -183,31 +145,7 @@ def build(script: Script, voiced: list, clips: dict, bell_seconds: float, bell_s
         start = seconds_to_samples(t)
         slot_start.append(start)
         t_end = t + s.seconds
-        end = seconds_to_samples(t_end)
-        it = s.item
-        e = None
-        if isinstance(it, Speech):
-            e = Entry("speech", start, s.clip.frames, it.line, it.text, clip=s.clip, voice=s.voice)
-            # the clip's own sample count is the truth; the clock follows it exactly
-            t_end = t + s.clip.frames / SAMPLE_RATE
-        elif isinstance(it, Pause):
-            if it.line:
-                e = Entry("pause", start, end - start, it.line,
-                          "paragraph" if it.paragraph else f"{s.seconds:.2f}s", flexible=it.flexible)
-        elif isinstance(it, Breathe):
-            phases = []
-            tc = t
-            for _ in range(s.cycles):
-                for name, sec in it.phases():
-                    a = seconds_to_samples(tc)
-                    tc += sec
-                    phases.append((name, a, seconds_to_samples(tc) - a))
-            e = Entry("breathe", start, end - start, it.line, it.label, cycles=s.cycles, phases=phases,
-                      voice=s.voice, flexible=it.flexible)
-        elif isinstance(it, Bell):
-            if s.seconds > 0:
-                strikes = [seconds_to_samples(t + k * bell_spacing) for k in range(it.count)]
-                e = Entry("bell", start, end - start, it.line, f"bell x{it.count}", strikes=strikes)
+        e = cues.of(s.item).place(s, t, start, seconds_to_samples(t_end), sizing)
         if e is not None:
             entries.append(e)
         t = t_end

@@ -1,11 +1,14 @@
-"""Shared fixtures: every test runs with the deterministic fake engine and a private cache,
-except tests marked ``espeak`` which exercise the real engine."""
+"""Shared fixtures and hooks only: every test runs with the deterministic fake engine and a private
+cache, except tests marked ``espeak`` which exercise the real engine. Shared helpers are in
+tests/helpers.py, signal measures in tests/signals.py and tests/master_signals.py."""
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import TINY_VOICE, tiny_script, write
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +35,6 @@ def write_script(tmp_path):
     return write
 
 
-REPO = Path(__file__).resolve().parent.parent
-
-
 PRACTICE = """\
 ---
 title: A practice to disturb
@@ -54,3 +54,23 @@ def practice(tmp_path):
     p = tmp_path / "p.md"
     p.write_text(PRACTICE, encoding="utf-8")
     return p
+
+
+@pytest.fixture
+def lib(tmp_path):
+    """tmp/scripts/p1..p3.md, tmp/voices/tiny.yaml, tmp/scripts/series/tiny.yaml (6 s, 8 s, 10 s)."""
+    write(tmp_path / "voices" / "tiny.yaml", TINY_VOICE)
+    for i in (1, 2, 3):
+        write(tmp_path / "scripts" / f"p{i}.md", tiny_script(f"Practice {i}"))
+    series = write(tmp_path / "scripts" / "series" / "tiny.yaml", """\
+        title: Tiny Series
+        variables: {name: pal}
+        practices:
+          - script: p1
+            length: 6s
+          - script: p2
+            length: 8s
+          - script: ../p3.md
+            length: 10s
+        """)
+    return tmp_path, series

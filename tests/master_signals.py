@@ -1,6 +1,6 @@
 """Deterministic test signals for the loudness / mastering / encoding tests.
 
-Kept separate from tests/signals.py (owned by another test suite).
+Beside tests/signals.py (the measures); import as ``from tests.master_signals import …``.
 """
 from __future__ import annotations
 

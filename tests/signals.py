@@ -1,8 +1,7 @@
 """Small signal-measurement helpers shared by the audio tests.
 
 All take numpy arrays (mono ``(n,)`` or multi-channel ``(n, ch)``) and compute in
-float64. Import as ``from signals import rms, db, ...`` (tests/ is on sys.path
-under pytest's default rootdir-relative import mode) or ``from tests.signals``.
+float64. Import as ``from tests.signals import rms, db, ...``.
 """
 from __future__ import annotations
 

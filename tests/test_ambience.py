@@ -9,10 +9,7 @@ import pytest
 from generator.audio.ambience import BED_NAMES, BLOCK, TARGET_RMS, Bed, FileBed, make_bed
 from generator.errors import AudioError
 
-try:
-    from tests.signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
-except ImportError:  # tests/ itself on sys.path
-    from signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
+from tests.signals import db, frame_rms, max_jump, octave_band_db, rms, slope_per_octave
 
 R = 44100
 PROCEDURAL = [n for n in BED_NAMES if n != "none"]
@@ -256,12 +253,12 @@ def test_noise_tiles_are_cached_and_shared():
 
     a = make_bed("pink", R, seed=4321)
     a.render(0, 1000)
-    built = ambience.tile_builds
-    tiles = a._tile_pair("pink")
+    built = ambience.TILES.builds
+    tiles = [ambience.noise_tile("pink", 4321, i, R) for i in (0, 1)]
     b = make_bed("pink", R, seed=4321)
     assert np.array_equal(b.render(5 * BLOCK, 5000), a.render(5 * BLOCK, 5000))
-    assert ambience.tile_builds == built  # the second bed built nothing
-    assert all(t is u for t, u in zip(tiles, b._tile_pair("pink")))
+    assert ambience.TILES.builds == built  # the second bed built nothing
+    assert all(t is ambience.noise_tile("pink", 4321, i, R) for i, t in enumerate(tiles))
     for t in tiles:
         assert t.dtype == np.float32 and t.shape == (2 ** 21,) and not t.flags.writeable
         assert rms(t) == pytest.approx(1.0, abs=1e-4)
@@ -269,8 +266,8 @@ def test_noise_tiles_are_cached_and_shared():
     # another seed gets its own tiles; the cache stays bounded
     for seed in range(4322, 4322 + ambience.TILE_CACHE_MAX // 2 + 1):
         make_bed("white", R, seed=seed).render(0, 10)
-    assert ambience.tile_builds == built + 2 * (ambience.TILE_CACHE_MAX // 2 + 1)
-    assert len(ambience._tiles) <= ambience.TILE_CACHE_MAX
+    assert ambience.TILES.builds == built + 2 * (ambience.TILE_CACHE_MAX // 2 + 1)
+    assert len(ambience.TILES) == ambience.TILE_CACHE_MAX
 
 
 def test_noise_tiles_are_circular_and_exactly_shaped():
@@ -416,23 +413,22 @@ def test_tiles_are_kept_on_disk_and_shared_between_processes(tmp_path, monkeypat
     from generator.speech import clear_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
-    built = ambience.tile_builds
+    monkeypatch.setattr(ambience, "TILES", ambience.TileCache())
     first = make_bed("pink", R, seed=5).render(0, 3 * BLOCK)
-    assert ambience.tile_builds == built + 2
+    assert ambience.TILES.builds == 2
     files = sorted((tmp_path / "cache" / "meditate" / "beds").glob("pink-s5-*.npy"))
     assert len(files) == 2
     # a new process (an empty process cache) reads them back: nothing built, same samples
-    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
+    monkeypatch.setattr(ambience, "TILES", ambience.TileCache())
     again = make_bed("pink", R, seed=5).render(0, 3 * BLOCK)
-    assert ambience.tile_builds == built + 2
+    assert ambience.TILES.builds == 0
     assert np.array_equal(first, again)
     assert isinstance(ambience.noise_tile("pink", 5, 0, R), np.memmap)
     # a damaged file is built again, and the result is the same
     files[0].write_bytes(b"not a tile")
-    monkeypatch.setattr(ambience, "_tiles", ambience.OrderedDict())
+    monkeypatch.setattr(ambience, "TILES", ambience.TileCache())
     assert np.array_equal(make_bed("pink", R, seed=5).render(0, 3 * BLOCK), first)
-    assert ambience.tile_builds == built + 3
+    assert ambience.TILES.builds == 1
     # `meditate cache clear` removes them
     clear_cache()
     assert not (tmp_path / "cache" / "meditate" / "beds").exists()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.util
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,48 +10,9 @@ from mutagen.mp3 import MP3
 from generator.batch import BATCH_MANIFEST, PLAYLIST, run_batch
 from generator.errors import SeriesError
 from generator.script.series import load_series, read_people, safe_slug
+from tests.helpers import TINY_VOICE, tiny_script, write
 
 HAS_TAGS = importlib.util.find_spec("generator.output.tags") is not None
-
-TINY_VOICE = """\
-engine: fake
-voice: fake
-rate: 180
-paragraph_pause: 0.5s
-default_pause: 1s
-"""
-
-
-def tiny_script(title: str, extra: str = "", variables: str = "  name: friend\n") -> str:
-    # about 3.5 s to 22 s reachable: speech, one flexible pause, speech
-    return (f"---\ntitle: {title}\nvoice: tiny\nbell: none\nvariables:\n{variables}---\n"
-            f"# Start\nHello {{{{ name }}}}, welcome.\n[pause 1s-20s]\n{extra}Rest now.\n")
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def lib(tmp_path):
-    """tmp/scripts/p1..p3.md, tmp/voices/tiny.yaml, tmp/scripts/series/tiny.yaml (6 s, 8 s, 10 s)."""
-    write(tmp_path / "voices" / "tiny.yaml", TINY_VOICE)
-    for i in (1, 2, 3):
-        write(tmp_path / "scripts" / f"p{i}.md", tiny_script(f"Practice {i}"))
-    series = write(tmp_path / "scripts" / "series" / "tiny.yaml", """\
-        title: Tiny Series
-        variables: {name: pal}
-        practices:
-          - script: p1
-            length: 6s
-          - script: p2
-            length: 8s
-          - script: ../p3.md
-            length: 10s
-        """)
-    return tmp_path, series
 
 
 def one_practice_series(tmp_path, length="6s") -> Path:

@@ -136,3 +136,25 @@ def test_voices_lists_profiles():
     r = invoke("voices")
     assert r.exit_code == 0
     assert "gentle" in r.output and "slow" in r.output and "espeak" in r.output
+
+
+def test_verbose_shows_the_stages_and_passes_and_nothing_new_without_it(write_script, tmp_path):
+    """-v: one readable line per record on stderr (timings per stage, the mixing passes); without
+    it stderr stays empty, also after a -v run in the same process."""
+    import re
+
+    script = write_script("Hello there.\n[pause 2s]\nGoodbye now.\n", ambience="pink")
+    before = CliRunner().invoke(cli, ["render", str(script), "-o", str(tmp_path / "a.mp3")])
+    assert before.exit_code == 0 and before.stderr == "", before.output
+    loud = CliRunner().invoke(cli, ["render", "-v", str(script), "-o", str(tmp_path / "b.mp3")])
+    assert loud.exit_code == 0, loud.output
+    lines = loud.stderr.splitlines()
+    assert lines and all(re.fullmatch(r"meditate: \d\d:\d\d:\d\d\.\d{3} \w+: .+", line) for line in lines), lines
+    for stage in ("speak", "analyse", "mix\\+encode, pass 1", "tag"):
+        assert any(re.search(rf"render: {stage}\b.*: \d+\.\d\d s$", line) for line in lines), (stage, lines)
+    assert any(re.search(r"render: done: .*b\.mp3, 1 mixing pass, ", line) for line in lines), lines
+    def summary(out):       # (the second render reads its clips from the cache)
+        return re.sub(r"\d+ clips spoken, \d+ from", "", out.replace("b.mp3", "a.mp3").replace("b.vtt", "a.vtt"))
+    assert summary(loud.stdout) == summary(before.stdout)
+    after = CliRunner().invoke(cli, ["render", str(script), "-o", str(tmp_path / "c.mp3")])
+    assert after.exit_code == 0 and after.stderr == ""

@@ -21,8 +21,8 @@ from generator.render import RenderOptions, prepare
 from generator.output.tags import write_tags
 from generator.output.transcript import to_vtt, vtt_cues
 
-from conftest import REPO
-from master_signals import speech_like
+from tests.helpers import REPO
+from tests.master_signals import speech_like
 
 SHIPPED = sorted((REPO / "scripts").rglob("*.md"))     # English, and the de/ and es/ libraries
 FFPROBE = shutil.which("ffprobe")

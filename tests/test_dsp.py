@@ -32,10 +32,10 @@ def _chunked(sos, x, sizes):
 def test_sosfilt_is_scipys_bit_for_bit_across_chunks(monkeypatch, kernel):
     if kernel == "fallback":
         monkeypatch.setenv(dsp.FAST_FILTER_ENV, "0")
-        assert dsp._load_kernel() is False
+        assert not dsp.uses_compiled_kernel()
     else:
         monkeypatch.delenv(dsp.FAST_FILTER_ENV, raising=False)
-        assert dsp._load_kernel(), "scipy's compiled kernel should load on this machine"
+        assert dsp.uses_compiled_kernel(), "scipy's compiled kernel should load on this machine"
     sos = k_weighting_sos(44100)
     x = np.random.default_rng(3).standard_normal((50000, 2))
     ref, zf = scipy_sosfilt(sos, x, axis=0, zi=np.zeros((2, 2, 2)))
@@ -92,7 +92,7 @@ def work():
 threads = [threading.Thread(target=work) for _ in range(4)]
 [t.start() for t in threads]
 [t.join() for t in threads]
-print(results, dsp._load_kernel() is not False, "scipy.signal" in sys.modules)
+print(results, dsp.uses_compiled_kernel(), "scipy.signal" in sys.modules)
 """
 
 

@@ -15,7 +15,7 @@ from generator.output.encode import Encoder, decode, encode
 from generator.audio.samples import Audio
 from generator.errors import AudioError
 
-from master_signals import FS, feed_in_chunks, speech_like
+from tests.master_signals import FS, feed_in_chunks, speech_like
 
 
 def leftovers(folder):

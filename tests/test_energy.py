@@ -95,19 +95,16 @@ def test_foreground_loudness_matches_the_mixed_foreground(write_script, cues, be
     assert np.median(np.abs(got[busy] / want[busy] - 1)) < 0.01
 
 
-def test_a_short_practice_is_predicted_in_step_with_its_bed(write_script, tmp_path, monkeypatch):
+def test_a_short_practice_is_predicted_in_step_with_its_bed(write_script, tmp_path):
     """Up to 4.5 minutes the whole bed is measured beside the voice: the prediction lands on
     the target and the practice is mixed once (a cycled one-minute probe missed by ~0.25 LU)."""
-    from generator import render as R
+    from generator.render import render
 
     body = "".join(f"You might rest here for a moment, noticing breath number {i}. [pause 18s]\n\n"
                    for i in range(8))
     p = write_script(body, title="Short", ambience="drone", ambience_level=-34)
     prep = prepare(p, RenderOptions(), Progress(enabled=False), None)
     assert prep.timeline.frames <= BED_PROBE_WHOLE and prep.timeline.frames > 2 * BED_PROBE
-    passes = []
-    real = R._encode
-    monkeypatch.setattr(R, "_encode", lambda *a, **k: passes.append(1) or real(*a, **k))
-    res = R.render(p, tmp_path / "s.wav", RenderOptions())
-    assert len(passes) == 1
+    res = render(p, tmp_path / "s.wav", RenderOptions())
+    assert res.passes == 1
     assert res.loudness == pytest.approx(-16.0, abs=0.05)

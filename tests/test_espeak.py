@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from generator.engines.espeak import NATIVE_RATE, EspeakEngine, espeak_available
 from generator.errors import EngineError
 from generator.script.profiles import VoiceProfile
+from tests.helpers import FAKE_WORKER
 
 pytestmark = pytest.mark.espeak
 
@@ -182,30 +182,6 @@ def test_empty_text_is_an_error():
     with pytest.raises(EngineError):
         eng.synthesize("   ", PROFILE)
     eng.close()
-
-
-FAKE_WORKER = textwrap.dedent(
-    """
-    import json, os, sys, time
-    fd = int(os.environ["MEDITATE_ESPEAK_FD"])
-    def reply(o):
-        os.write(fd, (json.dumps(o) + "\\n").encode())
-    print("noise on stdout from the worker")
-    reply({"op": "ready", "ok": True})
-    for line in sys.stdin:
-        req = json.loads(line)
-        if req["op"] == "voices":
-            reply({"id": req["id"], "ok": True,
-                   "voices": [{"name": "English (America)", "identifier": "gmw/en-US",
-                               "language": "en-us", "gender": "male"}],
-                   "variants": [{"name": "female3", "identifier": "!v/f3",
-                                 "language": "variant", "gender": "female"}]})
-        elif MODE == "hang":
-            time.sleep(600)
-        else:
-            sys.exit(3)
-    """
-)
 
 
 @pytest.mark.parametrize("mode", ["hang", "die"])

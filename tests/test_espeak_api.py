@@ -14,7 +14,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 
-from conftest import REPO
+from tests.helpers import REPO
 
 ENGINE_SOURCE = REPO / "generator" / "engines" / "espeak.py"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from procs import Run, error_lines, leftovers, mount_tmpfs
+from tests.helpers import FAKE_WORKER
+from tests.procs import Run, error_lines, leftovers, mount_tmpfs
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -115,12 +116,11 @@ def test_speech_engine_hanging_or_crashing_mid_clip(tmp_path, monkeypatch, mode)
     from generator import engines
     from generator.cli import cli
     from generator.engines.espeak import EspeakEngine
-    from test_espeak import FAKE_WORKER
 
     worker = tmp_path / "worker.py"
     worker.write_text(f"MODE = {mode!r}\n" + FAKE_WORKER)
     eng = EspeakEngine(timeout=1.0, worker_command=[sys.executable, str(worker)])
-    monkeypatch.setitem(engines._instances, "espeak", eng)
+    monkeypatch.setattr(engines, "REGISTRY", engines.Registry({"espeak": eng}))
     monkeypatch.delenv("MEDITATE_ENGINE")
     script = tmp_path / "p.md"
     script.write_text("---\ntitle: T\nvoice: slow\n---\nFirst line.\n\nSecond line.\n", encoding="utf-8")

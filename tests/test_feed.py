@@ -16,7 +16,7 @@ from generator.errors import MeditateError, SeriesError
 from generator.output.feed import FEED, ITUNES_NS, PODCAST_NS
 from generator.script.series import load_series
 
-from test_batch import lib, write  # noqa: F401  (the fixture)
+from tests.helpers import write
 
 BASE = "https://example.org/calm/"
 

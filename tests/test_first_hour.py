@@ -11,7 +11,7 @@ from mutagen.id3 import ID3
 from generator.batch import PLAYLIST, run_batch
 from generator.cli import cli
 
-from test_batch import lib, tiny_script, write  # noqa: F401  (fixture and helpers)
+from tests.helpers import tiny_script, write
 
 
 def invoke(*args):

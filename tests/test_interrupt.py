@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from procs import Run, error_lines, leftovers
+from tests.procs import Run, error_lines, leftovers
 
 def interrupt(tmp_path, args, stall, sig, engine="fake"):
     run = Run(args, cwd=tmp_path, engine=engine, stall=stall)

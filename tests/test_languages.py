@@ -236,7 +236,7 @@ def test_a_real_espeak_render_in_each_language(lang, text, sentences, write_scri
                         language=lang, breath_cues="spoken", bell="none")
     out = tmp_path / "x.mp3"
     p = prepare(path, RenderOptions(use_cache=False))
-    prof = next(e.voice for e in p.timeline.entries if e.kind == "speech")
+    prof = next(e.voice for e in p.timeline.entries if e.kind.name == "speech")
     assert (prof.engine, prof.voice) == ("espeak", f"{lang}+f3")
     words = CUE_WORDS[lang]
     assert {c.text for c in p.cue_clips.values()} == {w.capitalize() + "." for w in words.values()}

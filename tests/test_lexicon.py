@@ -17,7 +17,7 @@ from generator.script.lexicon import Lexicon, Pronunciation, parse_entries, read
 from generator.render import RenderOptions, prepare
 from generator.script.series import check_people, load_series, read_people
 from generator.output.transcript import to_vtt
-from conftest import REPO
+from tests.helpers import REPO
 
 HAS_PIPER = importlib.util.find_spec("piper") is not None
 
@@ -69,7 +69,7 @@ def test_shipped_lexicon_reads_and_names_its_errors(tmp_path):
 
 
 def _clip(p):
-    [e] = [e for e in p.timeline.entries if e.kind == "speech"]
+    [e] = [e for e in p.timeline.entries if e.kind.name == "speech"]
     return np.asarray(e.clip.load())
 
 
@@ -84,7 +84,7 @@ def _said_and_written(write_script, lexicon, respelled, voice):
     path, var = _name_script(write_script, lexicon, voice=voice)
     with_lex = prepare(path, RenderOptions(variables=var))
     plain = prepare(_name_script(write_script, None, voice=voice)[0], RenderOptions(variables=var))
-    [entry] = [e for e in with_lex.timeline.entries if e.kind == "speech"]
+    [entry] = [e for e in with_lex.timeline.entries if e.kind.name == "speech"]
     written = with_lex.store.clip(f"Hello {respelled}, rest now.", entry.voice)
     vtt = to_vtt(with_lex.timeline, "Names")
     return _clip(with_lex), np.asarray(written.load()), _clip(plain), vtt

@@ -79,7 +79,7 @@ def test_series_days_fit(series):
 def test_each_practice_fits_its_stated_length_with_the_natural_voice(path):
     """The default voice is the real Piper one here: its speech must leave the stated length in reach."""
     p = prepare(path, RenderOptions(strict_voice=True))
-    spoken = [e for e in p.timeline.entries if e.kind == "speech"]
+    spoken = [e for e in p.timeline.entries if e.kind.name == "speech"]
     # the natural voice speaks English; a practice in another language gets espeak in its language
     lang = p.script.settings.language or "en"
     assert spoken and all((e.voice.engine, e.voice.language or "en") == ("piper" if lang == "en" else "espeak", lang)

@@ -12,7 +12,7 @@ from generator.output.encode import Encoder
 from generator.errors import AudioError
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments, measure, measure_file
 
-from master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
+from tests.master_signals import FS, feed_in_chunks, noise_with_gaps, quiet_and_hot, sine, sine_bursts, speech_like
 
 SIGNALS = {
     "speech_mono": lambda: speech_like(12, 1, seed=3),
@@ -149,8 +149,7 @@ def test_screened_true_peak_is_exact(name):
         "hot_mono": lambda: quiet_and_hot(6.0, 1, seed=4),
         "alternating": lambda: (np.sign(np.random.default_rng(3).standard_normal(30000)) * 0.3).astype(np.float32),
     }[name]()
-    ref = LoudnessMeter(FS, 1 if x.ndim == 1 else x.shape[1])
-    ref._exact_tp = True
+    ref = LoudnessMeter(FS, 1 if x.ndim == 1 else x.shape[1], exact_true_peak=True)
     ref.feed(x)
     for sizes in ([x.shape[0]], [65536], [1, 7, 4409, 4411, 333, 12345, 2]):
         assert _fed(x, sizes).true_peak() == ref.true_peak()

@@ -13,7 +13,7 @@ import generator.audio.loudness as loudness
 from generator.audio.loudness import TP_BOUND, TP_PHASES, LoudnessMeter, interpolated_abs_peaks, measure, measure_file
 from generator.audio.master import Limiter, Master, _window_sums, mastering_gain
 
-from master_signals import FS, feed_in_chunks, quiet_and_hot, reference_limiter, sine, speech_like
+from tests.master_signals import FS, feed_in_chunks, quiet_and_hot, reference_limiter, sine, speech_like
 
 
 def run(proc, x, sizes):

@@ -8,12 +8,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO
+from tests.helpers import README, REPO, WALKTHROUGH
 from generator.cli import cli
 from generator.script.profiles import read_profile
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
-WALKTHROUGH = re.search(r"^## Your first practice\n.*?(?=^## )", README, re.S | re.M).group(0)
 # the walkthrough's blocks are followed step by step in test_walkthrough.py
 BLOCKS = [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", README.replace(WALKTHROUGH, ""),
                                                         re.S | re.M)]
@@ -29,7 +27,7 @@ def blocks(kind: str, contains: str) -> list[str]:
 
 def test_every_block_is_covered():
     """A new kind of example must get a test: each block is one of the kinds run below."""
-    kinds = {"markdown": "---\n", "yaml": ":", "sh": "", "": ""}
+    kinds = {"markdown": "---\n", "yaml": ":", "sh": "", "": "", "python": "from generator import"}
     for lang, text in BLOCKS:
         assert lang in kinds and kinds[lang] in text, f"an example no test runs:\n```{lang}\n{text}```"
 
@@ -97,3 +95,15 @@ def test_the_readme_states_the_shipped_defaults():
     default = read_profile(REPO / "voices" / f"{DEFAULT_PROFILE}.yaml")
     assert f"`paragraph_pause` ({default.paragraph_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
     assert f"`default_pause` ({default.default_pause:g} s in the default voice, `{DEFAULT_PROFILE}`)" in README
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch, capsys):
+    """"Use it from Python": the block runs as written (fake voice), and what it prints is right."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    monkeypatch.chdir(tmp_path)
+    (code,) = blocks("python", "from generator import")
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("210.0 [('bell', 0.0), ('speech', 3.8)")
+    assert out[1].startswith("out/reset.mp3 210.0 -16.") and out[1].endswith(" 1")
+    assert (tmp_path / "out" / "reset.vtt").exists()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import cli
-from signals import dominant_freq, max_jump, rms
+from tests.signals import dominant_freq, max_jump, rms
 
 SR = 44100
 
@@ -148,7 +148,7 @@ def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
     x = decode(out).samples
     tl = prepare(p, RenderOptions(variables={"name": "Sam"})).timeline
     assert x.shape[0] / SR == pytest.approx(tl.duration, abs=0.005)
-    speech = [e for e in tl.entries if e.kind == "speech"]
+    speech = [e for e in tl.entries if e.kind.name == "speech"]
     assert len(speech) == 3
     # espeak at 132 wpm: 13 words take roughly 4-9 s
     assert 3.0 < speech[0].length / SR < 10.0
@@ -156,7 +156,7 @@ def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
     mono = x.mean(axis=1)
     first = speech[0]                              # followed by a 2 s pause: only the bed plays there
     assert rms(mono[first.start:first.end]) > 10 * rms(mono[first.end + SR // 2: first.end + int(1.5 * SR)])
-    glide = next(e for e in tl.entries if e.kind == "breathe")
+    glide = next(e for e in tl.entries if e.kind.name == "breathe")
     assert rms(mono[first.start:first.end]) > 2 * rms(mono[glide.start:glide.end])   # the tone sits under the voice
     vtt = out.with_suffix(".vtt").read_text(encoding="utf-8")
     assert "Hello Sam." in vtt and "NOTE Chapter: Returning" in vtt

@@ -12,7 +12,7 @@ import pytest
 from generator import ffmpeg as ffmpeg_mod
 from generator.errors import AudioError
 
-from conftest import REPO
+from tests.helpers import REPO
 
 MEDITATE = Path(sys.executable).with_name("meditate")
 

@@ -5,7 +5,12 @@ import pytest
 
 from generator.script.durations import parse_duration
 from generator.errors import ScriptError, TemplateError
-from generator.script.parse import Bell, Breathe, Heading, Pause, Speech, VoiceChange, load_script
+from generator.cues.bell import Bell
+from generator.cues.breathe import Breathe
+from generator.cues.pause import Pause
+from generator.cues.speech import Speech
+from generator.cues.voice import VoiceChange
+from generator.script.parse import Heading, load_script
 
 
 def items_of(write_script, body, variables=None, **meta):

@@ -11,8 +11,8 @@ from generator.errors import MeditateError
 from generator.output.feed import FEED
 from generator.script.series import load_series, read_people
 
-from procs import Run
-from test_batch import lib, write  # noqa: F401  (the fixture)
+from tests.procs import Run
+from tests.helpers import REPO, write
 
 NAMES = ["Ann", "Bo", "Cy", "Dee", "Eve", "Fay", "Gus"]
 
@@ -122,7 +122,6 @@ def test_the_slurm_example_runs_as_written(lib):
     """examples/slurm.sbatch under bash with the variables Slurm sets for --array=1-2."""
     import subprocess
 
-    from conftest import REPO
 
     tmp, series = lib
     csv, out = people_csv(tmp, NAMES[:3]), tmp / "out"
@@ -142,7 +141,6 @@ def test_the_kubernetes_example_runs_as_written(lib):
 
     import yaml
 
-    from conftest import REPO
 
     job = yaml.safe_load((REPO / "examples" / "k8s-indexed-job.yaml").read_text(encoding="utf-8"))
     spec = job["spec"]

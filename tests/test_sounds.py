@@ -7,10 +7,7 @@ import pytest
 from generator.audio import sounds
 from generator.audio.sounds import BELL_SPACING, bell, breath_chime, breath_glide, phases_for
 
-try:
-    from tests.signals import db, dominant_freq, max_jump, peak, rms, spectral_peaks
-except ImportError:  # tests/ itself on sys.path
-    from signals import db, dominant_freq, max_jump, peak, rms, spectral_peaks
+from tests.signals import db, dominant_freq, max_jump, peak, rms, spectral_peaks
 
 R = 44100
 P478x2 = [("in", 176400), ("hold", 308700), ("out", 352800)] * 2

@@ -12,7 +12,7 @@ from generator.errors import AudioError
 from generator.ffmpeg import ffmpeg_exe
 from generator.output.tags import write_tags
 
-from master_signals import FS, speech_like
+from tests.master_signals import FS, speech_like
 
 CHAPTERS = [("Arrive", 0.0, 2.5), ("Breathe – día", 2.5, 5.25), ("Rest", 5.25, 8.0)]
 

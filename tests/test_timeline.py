@@ -29,13 +29,13 @@ def test_entries_are_contiguous_and_sample_exact(write_script):
         assert e.start == pos, e
         pos = e.end
     assert pos == tl.frames
-    b = next(e for e in tl.entries if e.kind == "breathe")
+    b = next(e for e in tl.entries if e.kind.name == "breathe")
     assert b.length == 38 * SR
     # phase boundaries: in 4 s, hold 7 s, out 8 s, per cycle, exact
     assert [(n, s - b.start, k) for n, s, k in b.phases] == [
         ("in", 0, 4 * SR), ("hold", 4 * SR, 7 * SR), ("out", 11 * SR, 8 * SR),
         ("in", 19 * SR, 4 * SR), ("hold", 23 * SR, 7 * SR), ("out", 30 * SR, 8 * SR)]
-    pause = [e for e in tl.entries if e.kind == "pause"]
+    pause = [e for e in tl.entries if e.kind.name == "pause"]
     assert [e.length for e in pause] == [round(1.5 * SR), round(0.333 * SR)]
     assert [c.title for c in tl.chapters] == ["One", "Two"]
     assert tl.chapters[0].start == 0 and tl.chapters[0].end == tl.chapters[1].start
@@ -55,7 +55,7 @@ def test_default_and_paragraph_pause_come_from_the_voice_profile(write_script, t
         "engine: espeak\nvoice: en-us\nrate: 150\nparagraph_pause: 2.25s\ndefault_pause: 4.5s\n")
     p = write_script("One.\n\nTwo.\n[pause]\n", voice="testvoice")
     tl = plan(p)
-    pauses = [e.length for e in tl.entries if e.kind == "pause"]
+    pauses = [e.length for e in tl.entries if e.kind.name == "pause"]
     assert pauses == [round(2.25 * SR), round(4.5 * SR)]
 
 
@@ -73,7 +73,7 @@ def test_fitting_lands_on_the_target(write_script, target):
     tl = plan(p, length=target)
     assert abs(tl.duration - target) <= 0.5
     # the two pauses move by the same fraction of their ranges
-    a, b = [e for e in tl.entries if e.kind == "pause" and e.flexible]
+    a, b = [e for e in tl.entries if e.kind.name == "pause" and e.flexible]
     fa = (a.length / SR - 10) / 50
     fb = (b.length / SR - 20) / 100
     assert fa == pytest.approx(fb, abs=1e-4)
@@ -103,5 +103,5 @@ def test_front_matter_length_is_the_default_target(write_script):
 
 def test_language_replaces_the_espeak_voice_keeping_its_variant(write_script):
     p = write_script("Atme ruhig ein und aus.\n[voice slow]\nUnd noch einmal.\n", language="de", voice="gentle")
-    voices = [e.voice.voice for e in plan(p).entries if e.kind == "speech"]
+    voices = [e.voice.voice for e in plan(p).entries if e.kind.name == "speech"]
     assert voices == ["de+f3", "de+f3"]

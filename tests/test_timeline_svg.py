@@ -12,7 +12,7 @@ from generator.cli import cli
 from generator.render import RenderOptions, prepare
 from generator.output.timeline_svg import timeline_svg
 
-from conftest import REPO
+from tests.helpers import REPO
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -111,7 +111,7 @@ def test_the_bed_lane_shows_level_ducking_and_fades(write_script):
         y = min(pts, key=lambda pt: abs(pt[0] - x(seconds)))[1]
         return -20 - (y - top) / px_per_db
 
-    speech = next(e for e in p.timeline.entries if e.kind == "speech")
+    speech = next(e for e in p.timeline.entries if e.kind.name == "speech")
     mid_speech = (speech.start + speech.length / 2) / SAMPLE_RATE
     assert level_at(10) == pytest.approx(-30, abs=0.5)            # at its level in the silence
     assert level_at(mid_speech) == pytest.approx(-40, abs=0.5)    # ducked 10 dB under the voice
@@ -150,11 +150,11 @@ def test_readable_at_4_and_60_minutes(write_script, minutes):
 def test_every_shipped_practice_is_drawn(script):
     root, p = draw(script)
     tl = p.timeline
-    kinds = [e.kind for e in tl.entries]
+    kinds = [e.kind.name for e in tl.entries]
     assert len(classed(root, "speech")) == kinds.count("speech")
     assert len(classed(root, "pause")) == kinds.count("pause")
     assert len(classed(root, "breathe-cue")) == kinds.count("breathe")
-    assert len(classed(root, "bell")) == sum(len(e.strikes) for e in tl.entries if e.kind == "bell")
+    assert len(classed(root, "bell")) == sum(len(e.strikes) for e in tl.entries if e.kind.name == "bell")
     assert len(classed(root, "chapter")) == len(tl.chapters)
     assert all(s.find(NS + "title").text for s in classed(root, "speech"))
     x, width = axis(root), float(root.get("width"))

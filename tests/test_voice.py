@@ -32,11 +32,11 @@ def unavailable_voice(tmp_path, monkeypatch):
     (voices / "stand-in-slow.yaml").write_text("engine: fake\nrate: 100\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
-    monkeypatch.setattr(engines, "_noticed", set())
+    monkeypatch.setattr(engines, "REGISTRY", engines.Registry())     # nothing noticed yet
 
 
 def _voices_spoken(p) -> list[str]:
-    return [e.voice.name for e in p.timeline.entries if e.kind == "speech"]
+    return [e.voice.name for e in p.timeline.entries if e.kind.name == "speech"]
 
 
 def test_a_script_naming_no_voice_gets_the_natural_one(write_script):
@@ -85,3 +85,14 @@ def test_voices_names_the_default_and_why():
     r = CliRunner().invoke(cli, ["voices"])
     assert r.exit_code == 0
     assert "default: neural, the natural Piper voice" in r.output
+
+
+def test_the_lexicon_beside_the_profiles_is_not_listed_as_a_voice():
+    """voices/lexicon.yaml shares the folder with the profiles; `voices` and "available:" lists leave it out."""
+    out = CliRunner().invoke(cli, ["voices"])
+    assert out.exit_code == 0, out.output
+    assert "lexicon" not in out.output.split("piper voices:")[0]
+    assert "Error" not in out.output
+    bad = CliRunner().invoke(cli, ["plan", "scripts/evening-rest.md", "--voice", "nope"])
+    assert bad.exit_code != 0
+    assert "available: gentle, neural, neural-slow, slow, warm;" in bad.output

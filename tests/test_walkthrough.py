@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from mutagen.id3 import ID3
 
 from generator.cli import cli
-from test_readme import WALKTHROUGH
+from tests.helpers import WALKTHROUGH
 
 STEPS = re.findall(r"([^\n]*)\n\n```(\w*)\n(.*?)^```$", WALKTHROUGH, re.S | re.M)
 

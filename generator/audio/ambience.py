@@ -31,6 +31,8 @@ sooner than a cycle later (~48 s) and then in a different order and context.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import subprocess
 import threading
@@ -46,6 +48,7 @@ from ..errors import AudioError
 from ..output.files import save_npy_atomic
 from ..ffmpeg import ffmpeg_exe
 
+log = logging.getLogger(__name__)
 BED_NAMES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac")
 TARGET_RMS = 0.1  # -20 dBFS per channel, before the caller's gain
@@ -145,11 +148,6 @@ _PINK_HP = 10.0  # Hz: pink rolls off below (2nd-order Butterworth magnitude) in
 _BROWN_CORNER, _DC_BLOCK = 8.0, 2.0  # Hz: leaky integrator corner, DC blocker
 _OCEAN_BODY, _OCEAN_WASH = 350.0, 3000.0  # Hz: one-pole lowpasses splitting ocean's pink
 
-_tiles: "OrderedDict[tuple, np.ndarray]" = OrderedDict()  # (kind, seed, index, rate) -> tile, LRU
-_tile_powers: dict = {}  # (kind, rate) -> tile power before normalization
-_tile_lock = threading.Lock()
-tile_builds = 0  # how many tiles this process has built (the cache's tests count them)
-
 
 def _pole(hz: float, rate: int) -> float:
     return math.exp(-2 * math.pi * hz / rate)
@@ -205,19 +203,16 @@ def _power_of(p: np.ndarray, lo: int) -> float:
     return total
 
 
+@functools.lru_cache(maxsize=None)
 def tile_power(kind: str, rate: int) -> float:
     """The power a tile of ``kind`` has before its normalization (only ratios between kinds matter)."""
-    key = (kind, int(rate))
-    if key not in _tile_powers:
-        _tile_powers[key] = sum(_power_of(_power_response(kind, rate, lo, min(lo + _CHUNK, _BINS)), lo)
-                                for lo in range(0, _BINS, _CHUNK))
-    return _tile_powers[key]
+    return sum(_power_of(_power_response(kind, rate, lo, min(lo + _CHUNK, _BINS)), lo)
+               for lo in range(0, _BINS, _CHUNK))
 
 
 def _build_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
     """Gaussian noise of TILE_LEN samples with power spectrum |H|^2 of ``kind``, unit RMS,
     float32, circular: spectrum coefficients drawn at the rfft bins, so no seam at the wrap."""
-    global tile_builds
     spec = np.empty(_BINS, dtype=np.complex64)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, _TILE_SALT[kind], index])
     rng.standard_normal(dtype=np.float32, out=spec.view(np.float32))
@@ -233,7 +228,6 @@ def _build_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
         c *= c
         ms += float(c.sum())
     x *= np.float32(1.0 / math.sqrt(ms / TILE_LEN))
-    tile_builds += 1
     return x.astype(np.float32, copy=False)
 
 
@@ -246,44 +240,69 @@ def _tile_file(kind: str, seed: int, index: int, rate: int) -> Path:
     return cache_dir() / "beds" / f"{kind}-s{seed}-t{index}-{rate}-n{TILE_LEN}-v{TILE_VERSION}.npy"
 
 
-def _load_or_build(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
-    """A tile from the on-disk cache (memory-mapped: processes share the pages), else built
-    and stored there for the next render (best effort: a read-only cache only costs time)."""
-    path = _tile_file(kind, seed, index, rate)
-    try:
-        tile = np.load(path, mmap_mode="r")
-        if tile.shape == (TILE_LEN,) and tile.dtype == np.float32:
+class TileCache:
+    """Noise tiles, built once, kept on disk in the cache folder and in memory, then shared.
+
+    Memory keeps the ``size`` most recently used tiles (beds hold on to the tiles they use,
+    so a live bed never reloads one); the folder keeps them for the next process (memory-mapped:
+    processes share the pages). ``builds`` counts the tiles this cache built rather than loaded.
+    Safe from several threads.
+    """
+
+    def __init__(self, size: int = TILE_CACHE_MAX):
+        self.size = int(size)
+        self.builds = 0
+        self._tiles: "OrderedDict[tuple, np.ndarray]" = OrderedDict()   # (kind, seed, index, rate) -> tile, LRU
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def get(self, kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+        """Tile ``index`` (0 or 1) of ``kind`` for ``seed``, read-only."""
+        key = (kind, int(seed), int(index), int(rate))
+        with self._lock:
+            tile = self._tiles.get(key)
+            if tile is None:
+                tile = self._load_or_build(*key)
+                if tile.flags.writeable:
+                    tile.flags.writeable = False
+                self._tiles[key] = tile
+                while len(self._tiles) > self.size:
+                    self._tiles.popitem(last=False)
+            else:
+                self._tiles.move_to_end(key)
             return tile
-    except (OSError, ValueError):
-        pass
-    tile = _build_tile(kind, seed, index, rate)
-    try:
-        save_npy_atomic(path, tile)
-    except OSError:
-        pass
-    return tile
+
+    def _load_or_build(self, kind: str, seed: int, index: int, rate: int) -> np.ndarray:
+        """The tile from the folder, else built and stored there for the next render (best effort:
+        a read-only cache only costs time)."""
+        path = _tile_file(kind, seed, index, rate)
+        try:
+            tile = np.load(path, mmap_mode="r")
+            if tile.shape == (TILE_LEN,) and tile.dtype == np.float32:
+                return tile
+            log.info("noise tile %s has the wrong shape: building it again", path.name)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            log.info("noise tile %s unreadable (%s): building it again", path.name, e)
+        tile = _build_tile(kind, seed, index, rate)
+        self.builds += 1
+        log.info("built noise tile %s", path.name)
+        try:
+            save_npy_atomic(path, tile)
+        except OSError as e:
+            log.info("noise tile %s not stored (%s): the next render builds it again", path.name, e)
+        return tile
+
+
+TILES = TileCache()     # the process's (a test may put a fresh one in its place: a new process)
 
 
 def noise_tile(kind: str, seed: int, index: int, rate: int) -> np.ndarray:
-    """Tile ``index`` (0 or 1) of ``kind`` for ``seed``: built once, kept on disk in the cache
-    folder and per process, then shared.
-
-    The process cache keeps the TILE_CACHE_MAX most recently used tiles; beds hold
-    on to the tiles they use, so a live bed never reloads one.
-    """
-    key = (kind, int(seed), int(index), int(rate))
-    with _tile_lock:
-        tile = _tiles.get(key)
-        if tile is None:
-            tile = _load_or_build(kind, int(seed), int(index), int(rate))
-            if tile.flags.writeable:
-                tile.flags.writeable = False
-            _tiles[key] = tile
-            while len(_tiles) > TILE_CACHE_MAX:
-                _tiles.popitem(last=False)
-        else:
-            _tiles.move_to_end(key)
-        return tile
+    """Tile ``index`` (0 or 1) of ``kind`` for ``seed`` from :data:`TILES`."""
+    return TILES.get(kind, seed, index, rate)
 
 
 def _read(tile: np.ndarray, start: int, out: np.ndarray, gain: float) -> None:

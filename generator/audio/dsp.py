@@ -13,38 +13,52 @@ only two kernels from it:
   The kernel is loaded once per process under a lock: threads that need it
   meanwhile wait for it (a thread that took the public route while another was
   half way through loading the extension found scipy's module half made).
+  :func:`uses_compiled_kernel` says which route this process takes.
 * :func:`sliding_max` is a running maximum (van Herk / Gil-Werman), exact,
   replacing ``scipy.ndimage.maximum_filter1d`` for the limiter.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import sys
 import threading
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 FAST_FILTER_ENV = "MEDITATE_FAST_FILTER"     # "0": always the public scipy.signal.sosfilt
-_KERNEL = None      # scipy's Cython _sosfilt(sos, x, zi), or False when unavailable; set once, under _LOCK
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()    # held while the kernel loads: a second loader would find scipy's module half made
 
 
 def fast_filter_enabled() -> bool:
     return os.environ.get(FAST_FILTER_ENV, "").strip() not in ("0", "no", "false", "off")
 
 
+def uses_compiled_kernel() -> bool:
+    """True when :func:`sosfilt` calls scipy's compiled kernel directly; False when it uses the public
+    ``scipy.signal.sosfilt`` (``MEDITATE_FAST_FILTER=0``, or the kernel could not be loaded)."""
+    return _load_kernel() is not False
+
+
 def _load_kernel():
-    global _KERNEL
     if not fast_filter_enabled():
         return False
-    if _KERNEL is None:
-        with _LOCK:
-            if _KERNEL is None:
-                _KERNEL = _find_kernel()
-    return _KERNEL
+    with _LOCK:
+        return _compiled_kernel()
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_kernel():
+    """scipy's Cython ``_sosfilt(sos, x, zi)``, or False; loaded once per process (under _LOCK)."""
+    kernel = _find_kernel()
+    if kernel is False:
+        log.info("scipy's compiled filter kernel is not available: filtering through scipy.signal.sosfilt")
+    return kernel
 
 
 def _find_kernel():

@@ -14,6 +14,8 @@ is caught and mixed again.
 """
 from __future__ import annotations
 
+import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from ..output.files import save_npy_atomic
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
 RING = 0.25           # seconds of filter ringing kept after a sound ends
 SUFFIX = ".k64.npy"   # a speech clip's profile, beside ``<key>.npy`` in the cache
+TONES_KEPT = 64       # tone profiles kept per process (all are dropped when it fills: a new practice's)
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
@@ -55,7 +59,8 @@ def clip_profile(clip, limit: int | None = None) -> np.ndarray:
     if limit is None and side.exists():
         try:
             prof = np.load(side)
-        except (ValueError, OSError):
+        except (ValueError, OSError) as e:
+            log.info("energy profile %s unreadable (%s): profiling the clip again", side.name, e)
             prof = None
     if prof is None:
         data = clip.load()
@@ -63,8 +68,8 @@ def clip_profile(clip, limit: int | None = None) -> np.ndarray:
         if limit is None:
             try:
                 save_npy_atomic(side, prof)
-            except OSError:
-                pass        # a read-only cache still works, just slower
+            except OSError as e:
+                log.info("energy profile not stored (%s): a read-only cache works, just slower", e)
     return prof
 
 
@@ -85,12 +90,21 @@ def lay(seg: np.ndarray, prof: np.ndarray, start: int, gain2: float, segment: in
 
 
 def tone_profile(key, make) -> np.ndarray:
-    """The profile of a synthesized tone, kept per process by its mixer key."""
-    if key not in _TONES:
-        if len(_TONES) > 64:
-            _TONES.clear()
-        _TONES[key] = profile(make())
-    return _TONES[key]
+    """The profile of a synthesized tone (``make()``), kept per process by its mixer key (read-only).
+
+    Safe from several threads: two that miss the same key at once both compute it (the same
+    numbers) and the first one stored is kept."""
+    with _TONES_LOCK:
+        prof = _TONES.get(key)
+    if prof is None:
+        prof = profile(make())
+        prof.flags.writeable = False
+        with _TONES_LOCK:
+            if key not in _TONES and len(_TONES) > TONES_KEPT:
+                _TONES.clear()
+            prof = _TONES.setdefault(key, prof)
+    return prof
 
 
-_TONES: dict = {}
+_TONES: dict = {}       # key -> profile: a process-wide cache, read and written under _TONES_LOCK
+_TONES_LOCK = threading.Lock()

@@ -20,6 +20,7 @@ one float per 100 ms of audio (the gating sums), i.e. ~290 KB for an hour.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -109,14 +110,14 @@ _FFT_HOP = 62 * _BLK  # 1984 outputs per frame; input 1984 + 63 = 2047 <= _FFT_N
 _FFT_MARGIN = 1e-2
 _FFT_MIN_OUTPUTS = 2048  # fewer unsafe outputs than this: compute them exactly directly
 _RUN_GAP = 64  # merge candidate runs closer than this (fewer np.convolve calls)
-_TP_SPECTRA = None
 
 
+@functools.lru_cache(maxsize=1)
 def _tp_spectra() -> np.ndarray:
-    global _TP_SPECTRA
-    if _TP_SPECTRA is None:
-        _TP_SPECTRA = rfft(TP_PHASES, _FFT_N, axis=1).astype(np.complex64)
-    return _TP_SPECTRA
+    """The interpolator's phases in the FFT screen's frequency domain (computed once per process; read-only)."""
+    spectra = rfft(TP_PHASES, _FFT_N, axis=1).astype(np.complex64)
+    spectra.flags.writeable = False
+    return spectra
 
 
 def _abs_max_channels(ext: np.ndarray) -> np.ndarray:
@@ -374,11 +375,14 @@ class LoudnessMeter:
 
     ``true_peak=False`` skips the (4x-oversampled) true-peak detection; the
     sample peak is still tracked and :meth:`true_peak` raises :class:`AudioError`.
+    ``exact_true_peak=True`` interpolates every position instead of only those
+    the screen cannot rule out: the same numbers, several times slower (the
+    reference the screen is tested against).
     """
 
     CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 
-    def __init__(self, rate: int = 44100, channels: int = 1, true_peak: bool = True):
+    def __init__(self, rate: int = 44100, channels: int = 1, true_peak: bool = True, exact_true_peak: bool = False):
         if channels < 1 or channels > len(self.CHANNEL_WEIGHTS):
             raise AudioError(f"LoudnessMeter supports 1..5 channels, got {channels}")
         self.rate = int(rate)
@@ -393,7 +397,7 @@ class LoudnessMeter:
         self._sample_peak = 0.0
         self._tp_peak = 0.0
         self._tp_tail = np.zeros((TP_TAPS - 1, self.channels))
-        self._exact_tp = False  # tests: evaluate the interpolator everywhere (reference)
+        self._exact_tp = bool(exact_true_peak)  # interpolate every position: the screen's reference
 
     # -- feeding -----------------------------------------------------------------
     def _seg_end(self, k: int) -> int:

@@ -21,7 +21,6 @@ import numpy as np
 from ..audio.samples import SAMPLE_RATE
 from ..script.durations import format_duration
 from ..mixer import DUCK_DB, Mixer
-from ..script.parse import Breathe, Pause
 
 LEFT = 96             # px: lane labels
 RIGHT = 24
@@ -139,7 +138,7 @@ def timeline_svg(prepared) -> str:
         _el(root, "text", "lane-label", x=8, y=y + h / 2 + 4).text = label
     _axis(root, lay)
     _chapters(root, lay, tl)
-    _entries(root, lay, script, tl)
+    _entries(root, lay, tl)
     _bed(root, lay, prepared)
     ET.indent(root, space=" ")
     return ET.tostring(root, encoding="unicode") + "\n"
@@ -172,71 +171,38 @@ def _chapters(root, lay: Layout, tl) -> None:
             _el(band, "text", "chapter-label", x=lay.x(a) + 3, y=y + h / 2 + 4).text = label
 
 
-def _entries(root, lay: Layout, script, tl) -> None:
-    # the timeline's pause and breath entries follow the script's written cues one to one, in order
-    pauses = iter([it for it in script.items if isinstance(it, Pause) and it.line])
-    breaths = iter([it for it in script.items if isinstance(it, Breathe)])
-    groups = {name: _el(root, "g", name) for name in ("voice", "pauses", "breath", "bells")}
+class Pen:
+    """What a kind draws its entries with (see cues.base.Kind.draw): the lanes, the time axis
+    and the shapes."""
+
+    def __init__(self, root, lay: Layout):
+        self.lay = lay
+        self.scale = lay.scale
+        self.groups = {name: _el(root, "g", name) for name in ("voice", "pauses", "breath", "bells")}
+
+    el = staticmethod(_el)
+    num = staticmethod(_num)
+
+    def lane(self, name: str) -> tuple[ET.Element, float, float]:
+        """The lane's group, top and height."""
+        y, h, _ = self.lay.lane[name]
+        return self.groups[name], y, h
+
+    def x(self, seconds: float) -> float:
+        return self.lay.x(seconds)
+
+    def range_bar(self, parent, a: float, low: float, high: float, y: float) -> None:
+        """A fitted cue's reachable range: from ``a + low`` to ``a + high`` seconds."""
+        x0, x1 = self.x(a + low), self.x(a + high)
+        _el(parent, "line", "range", x1=x0, y1=y, x2=x1, y2=y)
+        for x in (x0, x1):
+            _el(parent, "line", "range", x1=x, y1=y - 3, x2=x, y2=y + 3)
+
+
+def _entries(root, lay: Layout, tl) -> None:
+    pen = Pen(root, lay)
     for e in tl.entries:
-        a, n = e.start / SAMPLE_RATE, e.length / SAMPLE_RATE
-        if e.kind == "speech":
-            y, h, _ = lay.lane["voice"]
-            _el(groups["voice"], "rect", "speech", e.label, x=lay.x(a), y=y + 2, width=n * lay.scale,
-                height=h - 4, data_line=e.line, data_start=a)
-        elif e.kind == "pause":
-            _pause(groups["pauses"], lay, e, next(pauses), a, n)
-        elif e.kind == "breathe":
-            _breath(groups["breath"], lay, e, next(breaths), a, n)
-        elif e.kind == "bell":
-            y, h, _ = lay.lane["bells"]
-            for s in e.strikes:
-                t = s / SAMPLE_RATE
-                _el(groups["bells"], "circle", "bell", f"{e.label} (line {e.line})", cx=lay.x(t),
-                    cy=y + h / 2, r=5, data_line=e.line, data_start=t)
-
-
-def _range_bar(parent, lay: Layout, a: float, low: float, high: float, y: float) -> None:
-    x0, x1 = lay.x(a + low), lay.x(a + high)
-    _el(parent, "line", "range", x1=x0, y1=y, x2=x1, y2=y)
-    for x in (x0, x1):
-        _el(parent, "line", "range", x1=x, y1=y - 3, x2=x, y2=y + 3)
-
-
-def _pause(parent, lay: Layout, e, item: Pause, a: float, n: float) -> None:
-    y, h, _ = lay.lane["pauses"]
-    g = _el(parent, "g", "pause-cue", data_line=e.line)
-    if item.flexible:
-        tip = f"flexible pause {_num(item.low)}–{_num(item.high)} s, fitted {n:.1f} s (line {e.line})"
-        cls = "pause flexible"
-    else:
-        tip = f"{'paragraph pause' if item.paragraph else 'pause'} {n:.1f} s (line {e.line})"
-        cls = "pause paragraph" if item.paragraph else "pause"
-    _el(g, "rect", cls, tip, x=lay.x(a), y=y + 2, width=n * lay.scale, height=h - 14, data_start=a)
-    if item.flexible:
-        _range_bar(g, lay, a, item.low, item.high, y + h - 6)
-
-
-def _breath(parent, lay: Layout, e, item: Breathe, a: float, n: float) -> None:
-    y, h, _ = lay.lane["breath"]
-    top, bottom = y + 2, y + h - 10
-    pattern = "-".join(_num(p) for p in item.pattern)
-    tip = f"breathe {e.label or pattern}: {e.cycles} cycles of {pattern} s"
-    if item.flexible:
-        tip += f" (fitted from {item.low}–{item.high})"
-    g = _el(parent, "g", "breathe-cue", f"{tip} (line {e.line})", data_line=e.line, data_start=a)
-    for name, s, k in e.phases:
-        x0, x1 = lay.x(s / SAMPLE_RATE), lay.x((s + k) / SAMPLE_RATE)
-        if name == "in":
-            _el(g, "polygon", "inhale", points=f"{_num(x0)},{_num(bottom)} {_num(x1)},{_num(top)} "
-                                                 f"{_num(x1)},{_num(bottom)}", data_start=s / SAMPLE_RATE)
-        elif name == "out":
-            _el(g, "polygon", "exhale", points=f"{_num(x0)},{_num(bottom)} {_num(x0)},{_num(top)} "
-                                                 f"{_num(x1)},{_num(bottom)}", data_start=s / SAMPLE_RATE)
-        else:
-            _el(g, "rect", "hold", x=x0, y=top, width=x1 - x0, height=bottom - top, data_start=s / SAMPLE_RATE)
-    if item.flexible:
-        c = item.cycle_seconds
-        _range_bar(g, lay, a, item.low * c, item.high * c, y + h - 4)
+        e.kind.draw(pen, e)
 
 
 def _bed(root, lay: Layout, prepared) -> None:

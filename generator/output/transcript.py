@@ -27,7 +27,7 @@ def vtt_cues(timeline: Timeline, language: str | None = None) -> list[tuple[floa
     ci = 0
     out = []
     for e in timeline.entries:
-        if e.kind != "speech":
+        if not e.kind.captioned:
             continue
         note = None
         while ci < len(chapters) and chapters[ci].start <= e.start:

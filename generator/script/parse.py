@@ -12,6 +12,11 @@ from typing import Union
 
 import yaml
 
+from .. import cues
+from ..cues import Item as CueItem
+from ..cues.pause import Pause
+from ..cues.speech import Speech
+from ..cues.voice import VoiceChange
 from .durations import parse_duration
 from ..errors import ScriptError, TemplateError, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
@@ -23,76 +28,14 @@ FRONT_MATTER_KEYS = {
     "breath_cues", "bell", "language", "variables", "lexicon", "cue_words",
 }
 TEMPLATED_KEYS = ("title", "description", "author")   # front matter filled in like the body
-CUES = ("pause", "breathe", "bell", "voice")
 BREATH_CUES = ("glide", "chime", "spoken", "none")
 BELLS = ("bowl", "chime", "none")
 AMBIENCES = ("none", "white", "pink", "brown", "ocean", "drone", "bowl-drone")
 AMBIENCE_FILE_EXTS = (".wav", ".mp3", ".ogg", ".flac")
-PATTERNS = {
-    "box": (4.0, 4.0, 4.0, 4.0),
-    "478": (4.0, 7.0, 8.0),
-    "coherent": (5.5, 5.5),
-    "soothing": (4.0, 0.0, 6.0),
-}
-MAX_CYCLES = 2000
-MAX_BELLS = 12
-MAX_PHASE = 120.0
 MAX_FILE_BYTES = 2_000_000
 
 
 # ---------------------------------------------------------------- the model
-@dataclass(frozen=True)
-class Speech:
-    text: str
-    line: int
-
-
-@dataclass(frozen=True)
-class Pause:
-    low: float          # seconds
-    high: float         # equal to low for a fixed pause
-    line: int
-    paragraph: bool = False  # a paragraph break, not a written cue
-
-    @property
-    def flexible(self) -> bool:
-        return self.high > self.low
-
-
-@dataclass(frozen=True)
-class Breathe:
-    pattern: tuple[float, ...]   # (in, out) | (in, hold, out) | (in, hold, out, hold)
-    low: int                     # cycles
-    high: int
-    line: int
-    label: str = ""
-
-    @property
-    def flexible(self) -> bool:
-        return self.high > self.low
-
-    @property
-    def cycle_seconds(self) -> float:
-        return float(sum(self.pattern))
-
-    def phases(self) -> list[tuple[str, float]]:
-        """(name, seconds) of one cycle, zero-length holds dropped."""
-        names = {2: ("in", "out"), 3: ("in", "hold", "out"), 4: ("in", "hold", "out", "hold")}[len(self.pattern)]
-        return [(n, s) for n, s in zip(names, self.pattern) if s > 0]
-
-
-@dataclass(frozen=True)
-class Bell:
-    count: int
-    line: int
-
-
-@dataclass(frozen=True)
-class VoiceChange:
-    name: str
-    line: int
-
-
 @dataclass(frozen=True)
 class Heading:
     title: str
@@ -100,7 +43,7 @@ class Heading:
     line: int
 
 
-Item = Union[Speech, Pause, Breathe, Bell, VoiceChange, Heading]
+Item = Union[CueItem, Heading]
 
 
 @dataclass
@@ -589,101 +532,34 @@ def _check_stray_brackets(text: str, shown: str, line: int) -> None:
         raise ScriptError("unbalanced '[' or ']': a cue is written [word args], e.g. [pause 5s]", shown, line)
 
 
-def parse_cue(body: str, shown: str, line: int) -> Item:
+def parse_cue(body: str, shown: str, line: int) -> CueItem:
+    """The item ``[body]`` at ``line`` writes, parsed by its kind (see generator/cues/)."""
     parts = body.split()
     if not parts:
-        raise ScriptError("empty cue []; cues are [pause …], [breathe …], [bell], [voice …]", shown, line)
+        raise ScriptError(f"empty cue []; cues are {cues.listing()}", shown, line)
     word, args = parts[0].lower(), parts[1:]
+    kind = cues.by_word(word)
+    if kind is None:
+        hint = did_you_mean(word, cues.cue_words()).replace("'?", " …]?").replace("'", "[", 1)
+        raise ScriptError(f"unknown cue [{body}]{hint}; cues are {cues.listing()}", shown, line)
     try:
-        if word == "pause":
-            return _pause(args, line)
-        if word == "breathe":
-            return _breathe(args, line)
-        if word == "bell":
-            if not args:
-                return Bell(1, line)
-            if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= MAX_BELLS:
-                return Bell(int(args[0]), line)
-            raise ValueError(f"[bell {' '.join(args)}]: write [bell] or [bell N] with N from 1 to {MAX_BELLS}")
-        if word == "voice":
-            if len(args) != 1 or not re.fullmatch(r"[A-Za-z0-9_.-]+", args[0]):
-                raise ValueError("[voice NAME] takes one profile name from voices/, e.g. [voice slow]")
-            return VoiceChange(args[0], line)
+        return kind.parse(args, line)
     except ValueError as e:
         raise ScriptError(str(e), shown, line)
-    hint = did_you_mean(word, CUES).replace("'?", " …]?").replace("'", "[", 1)
-    raise ScriptError(f"unknown cue [{body}]{hint}; cues are [pause …], [breathe …], [bell …] and [voice …]",
-                      shown, line)
 
 
-def _duration(text: str, what: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise ValueError(f"{what}: {e}")
-
-
-def _pause(args: list[str], line: int) -> Pause:
-    if not args:
-        return Pause(-1.0, -1.0, line)   # the profile's default_pause, sized later
-    if len(args) != 1:
-        raise ValueError(f"[pause {' '.join(args)}]: write [pause], [pause 5s] or [pause 30s-3m]")
-    spec = args[0]
-    if "-" in spec:
-        lo_s, _, hi_s = spec.partition("-")
-        lo, hi = _duration(lo_s, "[pause]"), _duration(hi_s, "[pause]")
-        if not lo < hi:
-            raise ValueError(f"[pause {spec}]: the range must go from shorter to longer, e.g. [pause 30s-3m]")
-        return Pause(lo, hi, line)
-    d = _duration(spec, "[pause]")
-    if d <= 0:
-        raise ValueError(f"[pause {spec}]: a pause must be longer than 0")
-    return Pause(d, d, line)
-
-
-def _breathe(args: list[str], line: int) -> Breathe:
-    usage = ("write e.g. [breathe 4-7-8 x4], [breathe box x6], [breathe 5-5 for 2m], "
-             "[breathe coherent 2m] or [breathe 4-6 x5-20]")
-    if not args:
-        raise ValueError(f"[breathe]: missing pattern; {usage}")
-    name = args[0].lower()
-    if name in PATTERNS:
-        pattern = PATTERNS[name]
-    else:
-        bits = name.split("-")
-        if not 2 <= len(bits) <= 4:
-            raise ValueError(f"[breathe {' '.join(args)}]: unknown pattern {args[0]!r} "
-                             f"(named: {', '.join(PATTERNS)}); {usage}")
+def named_voices(body: str) -> set[str]:
+    """The profiles the ``[voice …]`` cues of a body name, before templating (so those in every
+    branch of an ``{% if %}`` count); cues that do not parse are left to the render to report."""
+    names = set()
+    for m in _CUE_RE.finditer(body):
         try:
-            pattern = tuple(parse_duration(b) for b in bits)
-        except ValueError:
-            raise ValueError(f"[breathe {' '.join(args)}]: malformed pattern {args[0]!r}; {usage}")
-    if pattern[0] <= 0 or pattern[-1 if len(pattern) < 4 else 2] <= 0:
-        raise ValueError(f"[breathe {' '.join(args)}]: the in- and out-breath must be longer than 0")
-    if any(p > MAX_PHASE for p in pattern):
-        raise ValueError(f"[breathe {' '.join(args)}]: a breath phase longer than {int(MAX_PHASE)} s is not a breath")
-    count = args[1:]
-    cycle = sum(pattern)
-    label = " ".join(args)
-    if len(count) == 1 and re.fullmatch(r"x\d+", count[0].lower()):
-        n = int(count[0][1:])
-        lo = hi = n
-    elif len(count) == 1 and re.fullmatch(r"x\d+-\d+", count[0].lower()):
-        lo, hi = (int(v) for v in count[0][1:].split("-"))
-        if not lo < hi:
-            raise ValueError(f"[breathe {label}]: the cycle range must go from fewer to more, e.g. x5-20")
-    elif (len(count) == 2 and count[0].lower() == "for") or (len(count) == 1 and not count[0].lower().startswith("x")):
-        total = _duration(count[-1], f"[breathe {label}]")
-        lo = hi = int(total // cycle + 1e-9)
-        if lo < 1:
-            raise ValueError(f"[breathe {label}]: {count[-1]} is shorter than one {cycle:g} s cycle")
-    else:
-        raise ValueError(f"[breathe {label}]: missing or malformed count; {usage}")
-    if lo < 1 and hi < 1 or lo < 0:
-        raise ValueError(f"[breathe {label}]: at least one cycle is needed")
-    if hi > MAX_CYCLES:
-        raise ValueError(f"[breathe {label}]: more than {MAX_CYCLES} cycles")
-    return Breathe(tuple(float(p) for p in pattern), lo, hi, line, label)
+            item = parse_cue(m.group(1), "", 0)
+        except ScriptError:
+            continue
+        if isinstance(item, VoiceChange):
+            names.add(item.name)
+    return names
 
 
 def fill_front_matter(src: Source, settings: Settings, values: dict) -> None:
@@ -726,7 +602,7 @@ def load_script(path: Path | str, variables: dict | None = None, strict_variable
     items = parse_body(rendered, str(src.path), warnings, errors)
     if errors:
         raise ScriptErrors(errors)
-    if not any(isinstance(i, (Speech, Pause, Breathe, Bell)) for i in items):
+    if not any(not isinstance(i, Heading) and cues.of(i).timed for i in items):
         raise ScriptError("the script has nothing to play: add prose or cues after the front matter",
                           str(src.path), src.body_line)
     slug = Path(path).stem

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from .durations import parse_duration
+from .lexicon import LEXICON_FILE
 from ..errors import ProfileError, did_you_mean
 
 
@@ -74,7 +75,8 @@ def available_profiles(extra: Path | None = None) -> dict[str, Path]:
     for d in voice_dirs(extra):
         if d.is_dir():
             for p in sorted(d.glob("*.yaml")):
-                found.setdefault(p.stem, p)
+                if p.name != LEXICON_FILE:      # the pronunciation lexicon shares the folder; it is not a voice
+                    found.setdefault(p.stem, p)
     return found
 
 
