@@ -6,7 +6,7 @@ The library's public names (the command line is a thin edge over them)::
 
     check("scripts/body-scan.md")                       # the script's warnings; a wrong one raises MeditateError
     p = plan("scripts/body-scan.md", RenderOptions(length=600))
-    print(p.duration, [e.kind for e in p.timeline.entries])
+    print(p.duration, [e.kind.name for e in p.timeline.entries])
     res = render("scripts/body-scan.md", "out/body-scan.mp3", RenderOptions(length=600))
     print(res.out, res.duration, res.loudness)
 

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RenderOptions:
+    """What ``meditate render`` sets on the command line; None (or the default) keeps the script's own."""
+
     variables: dict = field(default_factory=dict)
     length: float | None = None
     voice: str | None = None
@@ -73,6 +75,8 @@ class Prepared:
 
 @dataclass
 class RenderResult:
+    """What a render wrote (``out``, the transcript ``vtt``) and measured; ``duration`` in seconds."""
+
     out: Path
     vtt: Path
     duration: float

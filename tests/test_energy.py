@@ -7,6 +7,7 @@ import pytest
 
 from generator.audio import energy
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments
+from generator.cues.base import Spoken
 from generator.normalize import BED_PROBE, BED_PROBE_WHOLE, SEGMENT
 from generator.render import RenderOptions, make_bed, make_mixer, prepare
 from generator.progress import Progress
@@ -63,7 +64,7 @@ def test_speech_profiles_are_kept_beside_the_clips(write_script, tmp_path):
     prep = prepare(p, RenderOptions(), Progress(enabled=False), None)
     mixer = make_mixer(prep, None)
     first = mixer.foreground_energies(SEGMENT)
-    clips = {ev.clip.path for ev in mixer.events if ev.clip is not None}
+    clips = {ev.sound.clip.path for ev in mixer.events if isinstance(ev.sound, Spoken)}
     sides = [c.with_name(c.name[:-len(".npy")] + energy.SUFFIX) for c in sorted(clips)]
     assert len(clips) >= 2 and all(f.exists() for f in sides)
     stamp = [f.stat().st_mtime_ns for f in sides]

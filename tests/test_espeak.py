@@ -199,7 +199,7 @@ def test_hanging_or_dying_worker_gives_engine_error_quickly(tmp_path, capfd, mod
     assert "This sentence never comes back" in msg and len(msg) < 600  # shortened text
     assert ("within 1 s" in msg) if mode == "hang" else ("died" in msg)
     assert eng.starts == 2  # restarted once, then gave up
-    proc = eng._state.proc
+    proc = eng.worker
     eng.close()
-    assert eng._state.proc is None and (proc is None or proc.poll() is not None)
+    assert eng.worker is None and (proc is None or proc.poll() is not None)
     assert capfd.readouterr().out == ""

@@ -129,7 +129,7 @@ def test_speech_engine_hanging_or_crashing_mid_clip(tmp_path, monkeypatch, mode)
     assert r.exit_code == 1, r.output
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"Error: {script}:5: espeak failed on \"First line.\""), r.stderr
     assert ("within 1 s" in r.stderr) if mode == "hang" else ("died" in r.stderr)
-    assert eng.starts == 2 and eng._state.proc is None      # closed with the command: no worker left
+    assert eng.starts == 2 and eng.worker is None      # closed with the command: no worker left
     assert not out.exists() and leftovers(tmp_path) == []
 
 

@@ -431,6 +431,11 @@ class EspeakEngine:
             out.append((vid, desc))
         return out
 
+    @property
+    def worker(self):
+        """The worker process (``subprocess.Popen``) this engine holds, or None (not started yet, or closed)."""
+        return self._state.proc
+
     def close(self) -> None:
         with self._lock:
             self._state.cleanup()
