@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import normalize
 from .audio import ambience, sounds
-from .audio.loudness import LoudnessMeter, block_energies_from_segments, gated_loudness
-from .audio.master import Master
 from .audio.samples import SAMPLE_RATE
 from .engines import NEURAL_INSTALL, get_engine, notice_once, unavailable
 from .errors import AudioError, MeditateError, ProfileError
-from .output.encode import CODED, Encoder, round_trip
+from .normalize import DEFAULT_LOUDNESS, Level
+from .output.encode import Encoder
 from .output.files import write_text_atomic
 from .output.tags import write_tags
 from .interrupt import checkpoint
@@ -37,26 +37,8 @@ from .script.template import render_text
 from .speech import SpeechStore
 from .timeline import Timeline, build, excerpt, find_chapter, voice_for_items
 from .output.transcript import to_vtt
-from .yielding import in_background, run_yielding
+from .yielding import run_yielding
 
-DEFAULT_LOUDNESS = -16.0
-TRUE_PEAK_CEILING = -1.0
-MP3_PEAK_MARGIN = {1: 2.0, 2: 1.5}   # dB under the ceiling the limiter aims for MP3, by channels: LAME
-                                     # raised tonal peaks by up to 1.1 dB (mono VBR, stereo 48k CBR)
-PEAK_MARGIN = {".mp3": MP3_PEAK_MARGIN, ".m4a": {1: 3.5, 2: 2.0}, ".m4b": {1: 3.5, 2: 2.0},
-               ".opus": {1: 2.5, 2: 2.5}}   # the same per codec (measured: see the README's formats)
-SEGMENT = SAMPLE_RATE // 10  # the loudness meter's 100 ms segment
-LOUDNESS_TOLERANCE = 0.3    # LU: a mix further than this from its prediction is mixed again
-MAX_PASSES = 2              # encoding passes at most (the last one is kept whatever it measures)
-BED_PROBE = 60 * SAMPLE_RATE    # a minute of the bed: long enough to average the ocean's swells
-BED_PROBE_WHOLE = 270 * SAMPLE_RATE   # up to 4.5 min the whole bed is measured, in step with the voice
-GATE_MARGIN = 1.0           # LU: the bed is kept at least this far from the relative gate ...
-GATE_SWING = 0.2            # LU: ... when blocks that near it could move the integrated loudness by more
-BED_STEP = 0.5              # dB: the bed is moved in steps of this
-MAX_BED_SHIFT = 20.0        # dB: at most this far down ...
-MAX_BED_RAISE = 6.0         # dB: ... or this far up
-MAX_VOICE_PUSH = 1.0        # dB the voice may be raised over its own level at the target to count a bed in
-EXCERPT = 20 * SAMPLE_RATE  # samples of the mix sent through the MP3 encoder to measure what coding does
 SAY_PAD = 0.25              # seconds of silence before and after ``meditate say``'s phrase
 log = logging.getLogger(__name__)
 
@@ -421,53 +403,77 @@ def render(path, out: Path | None, opts: RenderOptions, progress: Progress | Non
     n_chunks = -(-p.timeline.frames // CHUNK)
     progress.start(2 * n_chunks, "mixing")
 
-    # pass 1: the loudness of the voice, cues and bells alone; the bed's is predicted from a probe of it,
-    # measured meanwhile on another thread (numpy's FFT and the filter kernel run without the GIL)
+    # the level: the foreground's gain and the bed's, predicted without mixing (normalize.py)
     stage = time.perf_counter()
-    probe = _probe_in_background(p, mixer)
-    model = analyse(p, mixer, progress, probe=probe)
-    probe()                 # (the thread is done with the mixer's bed before the mixing pass uses it)
-    level = solve_level(p, mixer, model, opts, out)
+    level = _level(p, mixer, opts, out, progress)
     log.info("analyse: voice gain x%.4f, bed moved %+g dB, %.2f LUFS predicted: %.2f s",
              level.gain, level.shift, level.predicted, time.perf_counter() - stage)
 
-    # pass 2: mix, limit and encode (the encoder writes a temporary file, renamed at the end);
-    # a pass whose PCM misses the loudness that puts the decoded file on target by more than
-    # LOUDNESS_TOLERANCE (a model or a solve that was off) is thrown away and done again with the
-    # gain the measured result implies (a safety net: rare)
+    # mix, limit and encode (the encoder writes a temporary file, renamed at the end); a pass
+    # the level says is off target (a model or a solve that was off) is thrown away and mixed
+    # again at the level it gives (a safety net: rare)
     out.parent.mkdir(parents=True, exist_ok=True)
     vtt_path = out.with_suffix(".vtt")
-    coding = level.predicted - model.loudness(level.gain, level.shift, coded=False)   # LU coding adds, as modelled
-    gain, expected = level.gain, opts.loudness - coding
     passes = 0
     try:
-        for attempt in range(MAX_PASSES):
+        while True:
             passes += 1
             stage = time.perf_counter()
-            try:
-                measured = _encode(p, mixer, out, opts, gain, peak_ceiling(out, mixer.channels, opts.bitrate),
-                                   progress, retry_if_off=expected if attempt < MAX_PASSES - 1 else None)
-                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at: %.2f s", passes, measured,
-                         expected, time.perf_counter() - stage)
+            measured, again = _encode(p, mixer, out, opts, level, progress, last=passes == normalize.MAX_PASSES)
+            if again is None:
+                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at: %.2f s", passes, measured.lufs,
+                         level.expected, time.perf_counter() - stage)
                 break
-            except _OffTarget as off:
-                gain = _next_gain(gain, off, expected)
-                log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at, off by more than %g LU: "
-                         "thrown away, mixing again at gain x%.4f: %.2f s", passes, off.measured, expected,
-                         LOUDNESS_TOLERANCE, gain, time.perf_counter() - stage)
-                progress.start(2 * n_chunks, "mixing again")
-                progress.advance(n_chunks)
+            log.info("mix+encode, pass %d: %.2f LUFS measured, %.2f aimed at, off by more than %g LU: "
+                     "thrown away, mixing again at gain x%.4f: %.2f s", passes, measured.lufs, level.expected,
+                     normalize.LOUDNESS_TOLERANCE, again.gain, time.perf_counter() - stage)
+            level = again
+            progress.start(2 * n_chunks, "mixing again")
+            progress.advance(n_chunks)
         write_text_atomic(vtt_path, to_vtt(p.timeline, p.script.settings.title, p.script.settings.language))
         if p.script.values:
             _record_render(out, p.script)
     finally:
         progress.finish()
     # the decoded file's loudness: the PCM measured, with what coding does to it (as modelled)
-    decoded = measured + coding
+    decoded = measured.lufs + level.coding
     log.info("done: %s, %d mixing pass%s, %.2f LUFS decoded (modelled): %.2f s in all", out, passes,
              "" if passes == 1 else "es", decoded, time.perf_counter() - started)
     return RenderResult(out, vtt_path, p.timeline.duration, decoded, p.store.synthesized, p.store.reused,
                         p.script.warnings, passes, level.shift, p.script.settings.ambience_level, _chapters(p))
+
+
+def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, level: Level, progress: Progress,
+            last: bool) -> tuple[normalize.Measured, Level | None]:
+    """One mixing pass into the encoder at ``level``: what it measured, and the level for another
+    pass if it is off target and not the ``last`` (its temporary file is then removed)."""
+    master = level.master(mixer.channels)
+    meter = normalize.PassMeter(mixer.channels)
+
+    def mix_into(enc) -> normalize.Measured:
+        for chunk in mixer.chunks(fg_gain=level.gain):
+            y = master.process(chunk)
+            meter.limiting(chunk)
+            meter.fed(y)
+            if len(y):
+                enc.write(y)
+                if enc.frames_written == len(y):
+                    checkpoint("mix")       # (tests: the pass's first chunk is in the encoder)
+            progress.advance()
+        y = master.flush()
+        if len(y):
+            enc.write(y)
+            meter.fed(y)
+        return meter.result()
+
+    # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
+    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate, chapters=_chapters(p),
+                 finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
+        measured = run_yielding(lambda: mix_into(enc))
+        again = None if last else level.again(measured)
+        if again is not None:
+            enc.abort()
+    return measured, again
 
 
 def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
@@ -475,281 +481,13 @@ def planned_bed_shift(p: Prepared, opts: RenderOptions, out: Path) -> float:
     mixer = make_mixer(p, make_bed(p))
     if mixer.bed is None:
         return 0.0
-    return solve_level(p, mixer, analyse(p, mixer), opts, out).shift
+    return _level(p, mixer, opts, out).shift
 
 
-def peak_ceiling(out: Path, channels: int, bitrate: int | None) -> float:
-    """The limiter's ceiling (dBTP) that keeps the decoded file's true peak at TRUE_PEAK_CEILING."""
-    margin = PEAK_MARGIN.get(out.suffix.lower())
-    return TRUE_PEAK_CEILING - margin[channels] if margin else TRUE_PEAK_CEILING
-
-
-@dataclass
-class Level:
-    gain: float             # the foreground's gain
-    shift: float            # dB the bed was moved from the author's level (0: not)
-    predicted: float        # the decoded file's integrated loudness, as modelled
-
-
-def solve_level(p: Prepared, mixer, model: "LoudnessModel", opts: RenderOptions, out: Path) -> Level:
-    """The foreground gain for the target, with the bed moved clear of the relative gate if it sits
-    on it, and what MP3 coding does to each stem's loudness measured on an excerpt of the mix;
-    sets the mixer's bed level to match."""
-    base = mixer.bed_gain
-    gain, shift = model.condition(opts.loudness)
-    if model.fg.size:
-        mixer.bed_gain = base * 10 ** (shift / 20)
-        model.limiting, model.coding = excerpt_ratios(mixer, model, gain, out, opts.bitrate)
-        gain, shift = model.condition(opts.loudness)
-    mixer.bed_gain = base * 10 ** (shift / 20)
-    return Level(gain, shift, model.loudness(gain, shift))
-
-
-def excerpt_ratios(mixer, model: "LoudnessModel", gain: float, out: Path, bitrate: int | None):
-    """How much K-weighted energy the limiter leaves of the foreground and of the bed, and how
-    much of that coding (MP3, AAC, Opus) leaves (decoded / fed; (1, 1) for WAV): ``((fg, bed), (fg, bed))``,
-    from an excerpt of EXCERPT samples limited and sent through the encoder: 12 s of the mix from
-    the first speech, then 8 s of the bed alone at its level (LAME low-passes, and spends few bits
-    on quiet noise)."""
-    frames = mixer.timeline.frames
-    speech = [s for s, _ in mixer.speech_spans] or [e.start for e in mixer.events] or [0]
-    n_mix = min(12 * EXCERPT // 20, frames)
-    a = max(0, min(speech[0] - SAMPLE_RATE, frames - n_mix)) // SEGMENT * SEGMENT
-    parts = list(mixer.chunks(fg_gain=gain, start=a, stop=a + n_mix))
-    if mixer.bed is not None:
-        n_bed = EXCERPT - n_mix
-        parts.append((mixer.bed.render(a + n_mix, n_bed) * np.float32(mixer.bed_gain)).astype(np.float32))
-    pcm = np.concatenate(parts)
-    master = Master(SAMPLE_RATE, mixer.channels, 1.0, peak_ceiling(out, mixer.channels, bitrate))
-    limited = np.concatenate([master.process(pcm), master.flush()])
-    versions = [pcm, limited]
-    if out.suffix.lower() in CODED:
-        versions.append(round_trip(limited, SAMPLE_RATE, bitrate, out.suffix.lower()))
-    energies = []
-    for x in versions:
-        m = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
-        m.feed(x)
-        energies.append(m.segment_energies())
-    k = min(e.size for e in energies)
-    energies = [e[:k] for e in energies]
-    n_seg = n_mix // SEGMENT
-    fg = np.zeros(k)
-    bed = np.zeros(k)
-    j0 = a // SEGMENT
-    span = min(n_seg, model.fg.size - j0, k)
-    fg[:span] = gain * gain * model.fg[j0:j0 + span]
-    bed[:span] = model.bed[j0:j0 + span]        # (only which stem dominates matters)
-    bed[n_seg:] = np.inf
-    usable = np.ones(k, dtype=bool)
-    usable[:5] = False                              # the K-filter settling at the excerpt's start
-    usable[max(0, n_seg - 2):n_seg + 5] = False     # the seam between the mix and the bed alone
-    usable[-3:] = False
-
-    def ratios(fed, got):
-        def ratio(sel):
-            sel = sel & usable & (fed > 0)
-            return float(got[sel].sum() / fed[sel].sum()) if sel.sum() >= 5 else 1.0
-
-        return ratio(fg > 10 * bed), ratio(bed > 100 * fg)
-
-    coding = ratios(energies[1], energies[2]) if len(energies) > 2 else (1.0, 1.0)
-    return ratios(energies[0], energies[1]), coding
-
-
-def _probe_in_background(p: Prepared, mixer):
-    """Start measuring the bed's probe (and making the mixer's bed's first block, its noise
-    tiles) on a thread; returns a function that waits for the probe's segment energies."""
-    def work():
-        if mixer.bed is None:
-            return None
-        probe = _bed_probe(p, _probe_frames(p))
-        mixer.bed.render(0, 1)
-        return probe
-
-    return in_background(work, "meditate-bed")
-
-
-def _probe_frames(p: Prepared) -> int:
-    frames = p.timeline.frames
-    return frames if frames <= BED_PROBE_WHOLE else min(BED_PROBE, frames)
-
-
-def _next_gain(gain: float, off: "_OffTarget", target: float) -> float:
-    """The gain for the second (and last, MAX_PASSES) pass after a pass at ``gain`` measured
-    ``off``: one dB per dB, for a pass that was too loud from what it would have measured
-    unlimited (a gain that was too high is mostly taken back by the limiter, so a plain dB per dB
-    would stop short; going up, the limiter takes more, so that is plain)."""
-    m = off.measured + off.limited if off.measured > target else off.measured
-    return gain * 10 ** ((target - m) / 20)
-
-
-class _OffTarget(Exception):
-    def __init__(self, measured: float, limited: float = 0.0):
-        self.measured = measured
-        self.limited = limited      # dB of energy the limiter took in that pass
-
-
-def _encode(p: Prepared, mixer, out: Path, opts: RenderOptions, gain: float, ceiling: float,
-            progress: Progress, retry_if_off: float | None) -> float:
-    master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
-    check = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
-
-    energy = [0.0, 0.0]         # the sum of squares into and out of the limiter (what it took, for a retry)
-
-    def mix_into(enc) -> float:
-        for chunk in mixer.chunks(fg_gain=gain):
-            y = master.process(chunk)
-            energy[0] += float(np.dot(chunk.ravel(), chunk.ravel()))
-            energy[1] += float(np.dot(y.ravel(), y.ravel()))
-            if len(y):
-                enc.write(y)
-                check.feed(y)
-                if enc.frames_written == len(y):
-                    checkpoint("mix")       # (tests: the pass's first chunk is in the encoder)
-            progress.advance()
-        y = master.flush()
-        if len(y):
-            enc.write(y)
-            check.feed(y)
-            energy[1] += float(np.dot(y.ravel(), y.ravel()))
-        return check.integrated_lufs()
-
-    # ffmpeg starts from this thread at its priority; the mixing gives way to it (see yielding.py)
-    with Encoder(out, SAMPLE_RATE, mixer.channels, opts.bitrate, chapters=_chapters(p),
-                 finalize=lambda tmp: _tag(Path(tmp), out, p, opts)) as enc:
-        measured = run_yielding(lambda: mix_into(enc))
-        if retry_if_off is not None and np.isfinite(measured) and abs(measured - retry_if_off) > LOUDNESS_TOLERANCE:
-            limited = 10 * np.log10(energy[0] / energy[1]) if energy[1] > 0 and energy[0] > energy[1] else 0.0
-            raise _OffTarget(measured, limited)     # the encoder's temporary file is removed
-    return measured
-
-
-class LoudnessModel:
-    """Per-100 ms K-weighted energies of the foreground and the bed; the mix is g**2 * fg + bed.
-
-    ``limiting`` and ``coding`` are (foreground, bed) factors on each stem's energy: what the
-    limiter leaves of it, and what the listener's decoder returns of that (MP3 coding low-passes
-    and thins quiet noise; 1.0 for WAV). :meth:`loudness` with ``coded=True`` predicts the
-    decoded file, ``coded=False`` the PCM the encoder is fed. ``shift`` (dB) moves the bed."""
-
-    def __init__(self, fg: np.ndarray, bed: np.ndarray):
-        self.fg, self.bed = fg, bed
-        self.limiting = self.coding = (1.0, 1.0)
-        # the 400 ms blocks' mean squares of each stem (linear in the segments, so they add too)
-        self._fb = block_energies_from_segments(fg, SAMPLE_RATE)
-        self._bb = block_energies_from_segments(bed, SAMPLE_RATE)
-
-    def _factors(self, g: float, shift: float, coded: bool) -> tuple[float, float]:
-        fc, bc = self.limiting
-        if coded:
-            fc, bc = fc * self.coding[0], bc * self.coding[1]
-        return g * g * fc, 10 ** (shift / 10) * bc
-
-    def segments(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
-        f, b = self._factors(g, shift, coded)
-        return f * self.fg + b * self.bed
-
-    def _blocks(self, g: float, shift: float = 0.0, coded: bool = True) -> np.ndarray:
-        f, b = self._factors(g, shift, coded)
-        return f * self._fb + b * self._bb
-
-    def loudness(self, g: float, shift: float = 0.0, coded: bool = True) -> float:
-        return gated_loudness(self._blocks(g, shift, coded))
-
-    def solve(self, target: float, shift: float = 0.0) -> float:
-        """The foreground gain whose (decoded) mix is nearest ``target`` (loudness rises with the
-        gain, in steps where the gate passes a bed's level, so the nearer side of a step wins)."""
-        if not self.fg.size or not np.isfinite(gated_loudness(self._fb)):
-            return 1.0           # nothing audible in the foreground: leave it be
-        lo, hi = -60.0, 60.0
-        for _ in range(32):
-            mid = (lo + hi) / 2
-            if self.loudness(10 ** (mid / 20), shift) < target:
-                lo = mid
-            else:
-                hi = mid
-        cands = [10 ** (lo / 20), 10 ** (hi / 20)]
-        return min(cands, key=lambda g: abs(self.loudness(g, shift) - target))
-
-    def fragile(self, g: float, shift: float = 0.0) -> bool:
-        """True when the blocks within GATE_MARGIN of the relative gate could move the integrated
-        loudness by more than GATE_SWING, were they all on the other side of it (as MP3 coding
-        or a prediction off by a fraction of a dB can put them)."""
-        z = self._blocks(g, shift)
-        now = gated_loudness(z)
-        return max(abs(gated_loudness(z, GATE_MARGIN) - now), abs(gated_loudness(z, -GATE_MARGIN) - now)) > GATE_SWING
-
-    def condition(self, target: float) -> tuple[float, float]:
-        """``(gain, bed shift dB)``: the solved gain, and the bed moved by the fewest BED_STEP steps
-        (down first) that leave it clear of the relative gate, when it sits there or when the
-        target is reached only by pushing the voice more than MAX_VOICE_PUSH over its own level at
-        the target (sparse speech over a bed that is counted in: the voice goes into the limiter)."""
-        g = self.solve(target)
-        if not self.bed.any():
-            return g, 0.0
-        # the voice's gain with the bed far under the gate (still above the absolute one, so the
-        # quiet blocks count in the gate as they do with any bed)
-        limit = self.solve(target, -MAX_BED_SHIFT) * 10 ** (MAX_VOICE_PUSH / 20)
-
-        def clear(g, shift):
-            return abs(self.loudness(g, shift) - target) < 0.1 and g <= limit and not self.fragile(g, shift)
-
-        if clear(g, 0.0):
-            return g, 0.0
-        for k in range(1, int(MAX_BED_SHIFT / BED_STEP) + 1):
-            for shift in (-k * BED_STEP, k * BED_STEP):
-                if shift > MAX_BED_RAISE:
-                    continue
-                g2 = self.solve(target, shift)
-                if clear(g2, shift):
-                    return g2, shift
-        return g, 0.0           # nothing clear within reach: the retry is the safety net
-
-
-_PROBES: dict = {}
-
-
-def _bed_probe(p: Prepared, frames: int) -> np.ndarray:
-    """Segment energies of the bed's first ``frames`` samples at unit gain (kept per process:
-    a batch renders the same bed many times)."""
-    amb = p.script.settings.ambience
-    src = p.script.path.resolve().parent / amb
-    key = (amb, frames, src.stat().st_mtime_ns if src.is_file() else None, str(src))
-    if key not in _PROBES:
-        probe = make_bed(p)
-        k = LoudnessMeter(SAMPLE_RATE, 2, true_peak=False)
-        for a in range(0, frames, CHUNK):
-            k.feed(probe.render(a, min(CHUNK, frames - a)))
-        _PROBES[key] = k.segment_energies()
-    return _PROBES[key]
-
-
-def analyse(p: Prepared, mixer, progress: Progress | None = None, probe=None) -> LoudnessModel:
-    """Pass 1: the foreground's loudness from its sounds' energy profiles (energy.py, no mixing),
-    and the bed's predicted.
-
-    The bed is measured at unit gain, on another thread: in a practice of up to
-    4.5 minutes whole, in step with the voice (the ocean's swells and a drone's
-    slow beats then meet the same words as in the mix: with a cycled minute a
-    short practice could miss by 0.5 LU and be mixed twice); in a longer one by
-    its first minute, measured once per process and cycled (measured error
-    within 0.12 LU). Its 100 ms segment energies, scaled by the bed's gain
-    envelope (level, ducking, fades), stand in for the bed in the mix. Energies
-    of independent stems add, so the mix's loudness for a foreground gain g is
-    that of g**2 * foreground + bed.
-    """
-    fg = mixer.foreground_energies(SEGMENT)      # the mono foreground sits in every channel
-    if progress:
-        progress.advance(-(-p.timeline.frames // CHUNK))
-    bed = np.zeros_like(fg)
-    if mixer.bed is not None and fg.size:
-        e = probe() if probe is not None else _bed_probe(p, _probe_frames(p))
-        if e.size:
-            unit = np.resize(e, fg.size)                 # the probe's own spread of levels, cycled
-            pos = np.arange(SEGMENT // 20, fg.size * SEGMENT, SEGMENT // 10, dtype=np.float64)
-            env = mixer.bed_envelope(pos) * mixer.edge_envelope(pos)
-            bed = (env.reshape(fg.size, 10) ** 2).mean(axis=1) * unit
-    return LoudnessModel(fg, bed)
+def _level(p: Prepared, mixer, opts: RenderOptions, out: Path, progress: Progress | None = None) -> Level:
+    s = p.script.settings
+    return normalize.solve(p.timeline, mixer, s.ambience, p.script.path.resolve().parent, opts.loudness, out,
+                           opts.bitrate, progress)
 
 
 def say(text: str, out: Path, voice: str | None = None, opts: RenderOptions | None = None):

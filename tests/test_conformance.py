@@ -230,12 +230,12 @@ RENDER_FORMATS = {
 }
 MONO_MP3_OVERSHOOT = pytest.mark.xfail(strict=True, reason=(
     "asked for -10 LUFS, mono LAME V5 decodes at -11.4 LUFS with its true peak at -0.87 dBTP (the WAV: "
-    "-10.4 LUFS, -1.09 dBTP): too quiet, and over the ceiling despite render.MP3_PEAK_MARGIN's 2 dB; "
+    "-10.4 LUFS, -1.09 dBTP): too quiet, and over the ceiling despite normalize.MP3_PEAK_MARGIN's 2 dB; "
     "issue 10's area (mastering and encode settings)"))
 
 
 MONO_CODED_SHORT = pytest.mark.xfail(strict=True, reason=(
-    "AAC and Opus mono at -10 LUFS: the limiter's ceiling, set under -1 dBTP by render.PEAK_MARGIN for "
+    "AAC and Opus mono at -10 LUFS: the limiter's ceiling, set under -1 dBTP by normalize.PEAK_MARGIN for "
     "the codec's overshoot (AAC 64k raised the true peak by 3 dB here), holds the fake voice to -12 LUFS"))
 LOUD_XFAIL = {"mp3-vbr-mono": [MONO_MP3_OVERSHOOT], "m4a-mono": [MONO_CODED_SHORT], "opus-mono": [MONO_CODED_SHORT]}
 
@@ -249,7 +249,7 @@ def test_every_format_decoded_meets_loudness_and_true_peak(fmt, loudness, write_
     from generator.cli import cli
     from generator.output.encode import decode
     from generator.audio.loudness import measure_file
-    from generator.render import TRUE_PEAK_CEILING
+    from generator.normalize import TRUE_PEAK_CEILING
 
     name, args, channels = RENDER_FORMATS[fmt]
     script = write_script("Hello, and welcome. Settle in, gently.\n[pause 3s]\n"

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from generator.cli import cli
 from generator.output.encode import decode
 from generator.audio.loudness import measure_file
-from generator.render import LoudnessModel, RenderOptions, make_bed, make_mixer, prepare
+from generator.render import RenderOptions, make_bed, make_mixer, prepare
 from generator.render import render as render_file
 from tests.signals import db, max_jump, rms
 
@@ -165,8 +165,17 @@ def test_ambience_overrides_on_the_command_line(spoken, tmp_path):
 def test_a_render_off_target_is_mixed_again(write_script, tmp_path, monkeypatch):
     """If the prediction misses (here: forced 6 dB too loud), the measured pass is thrown away
     and the file that lands is on target."""
-    solve = LoudnessModel.solve
-    monkeypatch.setattr(LoudnessModel, "solve", lambda self, t, shift=0.0: solve(self, t, shift) * 2.0)
+    import dataclasses
+
+    from generator import normalize
+
+    solve = normalize.solve
+
+    def off(*a, **k):
+        level = solve(*a, **k)
+        return dataclasses.replace(level, gain=level.gain * 2.0)
+
+    monkeypatch.setattr(normalize, "solve", off)
     p = write_script("Soft words here, spoken slowly and kindly.\n[pause 2s]\n" * 4)
     out = tmp_path / "r.wav"
     res = render_file(p, out, RenderOptions())

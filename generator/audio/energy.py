@@ -1,7 +1,7 @@
 """The foreground's loudness from per-sound energy profiles, without mixing it.
 
 Loudness normalization needs the K-weighted energy of every 100 ms segment of
-the voice, cues and bells (render.analyse). Mixing and K-filtering the whole
+the voice, cues and bells (normalize.analyse). Mixing and K-filtering the whole
 foreground for that was most of a warm render's time before encoding could
 start. Instead every sound gets an energy profile, the K-weighted sum of
 squares of each BLOCK samples (filtered from silence, plus the filter's

@@ -198,17 +198,27 @@ def _screen_frames(unsafe: np.ndarray):
     return nf, np.flatnonzero(fu.reshape(nf, per).any(axis=1))
 
 
-def _exact_on_runs(ext: np.ndarray, runs: list):
-    """Exact peaks (max over channels) on output runs: list of (start, values)."""
-    out = []
-    for a, b in runs:
-        seg = ext[a:b + TP_TAPS - 1]
-        m = None
-        for c in range(ext.shape[1]):
-            mc = interpolated_abs_peaks(seg[:, c])
-            m = mc if m is None else np.maximum(m, mc)
-        out.append((a, m))
-    return out
+def _exact_on_runs(ext: np.ndarray, runs: list) -> tuple[np.ndarray, np.ndarray]:
+    """Exact peaks (max over channels) on output runs ``(a, b)``: ``(positions, values)``.
+
+    The runs' inputs are laid end to end and interpolated in one go per channel (a few
+    calls instead of a few per run); the outputs that straddle two runs are dropped, and
+    every kept one depends only on its own 64 samples, so it is the same as per run."""
+    if not runs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    ab = np.asarray(runs, dtype=np.int64)
+    a, lengths = ab[:, 0], ab[:, 1] - ab[:, 0]
+    seg_starts = np.concatenate(([0], np.cumsum(lengths + TP_TAPS - 1)[:-1]))
+    out_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    k = np.arange(int(lengths.sum()))
+    pos = k + np.repeat(a - out_starts, lengths)          # the run's output positions in ``ext``
+    at = k + np.repeat(seg_starts - out_starts, lengths)  # where they are in the joined outputs
+    m = None
+    for c in range(ext.shape[1]):
+        joined = np.concatenate([ext[x:y + TP_TAPS - 1, c] for x, y in runs])
+        mc = interpolated_abs_peaks(joined)[at]
+        m = mc if m is None else np.maximum(m, mc)
+    return pos, m
 
 
 def _runs_to_check(ext: np.ndarray, n_out: int, level: float, raise_to_screen: bool = False) -> list:
@@ -250,15 +260,11 @@ def true_peak_over(ext: np.ndarray, level: float, exact: bool = False):
     if n_out <= 0:
         return empty
     runs = [(0, n_out)] if exact else _runs_to_check(ext, n_out, level)
-    pos, val = [], []
-    for a, m in _exact_on_runs(ext, runs):
-        o = np.flatnonzero(m > level)
-        if o.size:
-            pos.append(o + a)
-            val.append(m[o])
-    if not pos:
+    if not runs:
         return empty
-    return np.concatenate(pos), np.concatenate(val)
+    pos, m = _exact_on_runs(ext, runs)
+    over = m > level
+    return pos[over], m[over]
 
 
 def max_interpolated_peak(ext: np.ndarray, known: float = 0.0, exact: bool = False) -> float:
@@ -271,11 +277,8 @@ def max_interpolated_peak(ext: np.ndarray, known: float = 0.0, exact: bool = Fal
     if n_out <= 0:
         return known
     runs = [(0, n_out)] if exact else _runs_to_check(ext, n_out, known, raise_to_screen=True)
-    best = known
-    for _, m in _exact_on_runs(ext, runs):
-        if m.size:
-            best = max(best, float(m.max()))
-    return best
+    _, m = _exact_on_runs(ext, runs)
+    return max(known, float(m.max())) if m.size else known
 
 
 def db(x: float) -> float:
