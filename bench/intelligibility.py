@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from generator.audio.samples import SAMPLE_RATE, Audio, from_int16, to_int16  # noqa: E402
 from generator.script.profiles import DEFAULT_PROFILE, available_profiles, read_profile  # noqa: E402
-from generator.render import RenderOptions, prepare, render  # noqa: E402
+from generator.pipeline import RenderOptions, prepare, render  # noqa: E402
 
 GOAL = 0.30
 RATE = 16000

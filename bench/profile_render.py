@@ -47,11 +47,11 @@ def main() -> int:
     print(f"peak RSS before import: {rss_mb():.0f} MB")
     import generator.yielding
 
-    from generator.render import RenderOptions, render
+    from generator.pipeline import RenderOptions, render
 
     generator.yielding.MIX_NICE = 0     # mix in place: cProfile only sees the thread it runs on
 
-    print(f"peak RSS after importing generator.render: {rss_mb():.0f} MB")
+    print(f"peak RSS after importing generator.pipeline: {rss_mb():.0f} MB")
     prof = cProfile.Profile(time.process_time)   # CPU attribution: robust on a shared machine
     t0, c0 = time.perf_counter(), time.process_time()
     prof.enable()

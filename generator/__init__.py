@@ -10,22 +10,19 @@ The library's public names (the command line is a thin edge over them)::
     res = render("scripts/body-scan.md", "out/body-scan.mp3", RenderOptions(length=600))
     print(res.out, res.duration, res.loudness)
 
-Importing the package is cheap: the names load the pipeline on first use. They shadow the
-submodules ``generator.render`` and ``generator.check`` as attributes of the package; import
-from those by their full name (``from generator.render import prepare``). Log records go
+Importing the package is cheap: the names load the pipeline on first use. The pipeline's own
+steps live in ``generator.pipeline`` (``from generator.pipeline import prepare``). Log records go
 through ``logging`` under the ``generator`` logger at INFO level (fallbacks, mixing passes,
 timings per stage): unseen unless the application configures logging (``meditate -v`` does).
 """
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 __all__ = ["render", "check", "plan", "RenderOptions", "RenderResult", "Plan", "MeditateError", "ScriptError",
            "__version__"]
 
-_API = {"render": "api", "check": "api", "plan": "api", "Plan": "api", "RenderOptions": "render",
-        "RenderResult": "render", "MeditateError": "errors", "ScriptError": "errors"}
+_API = {"render": "api", "check": "api", "plan": "api", "Plan": "api", "RenderOptions": "pipeline",
+        "RenderResult": "pipeline", "MeditateError": "errors", "ScriptError": "errors"}
 
 
 def __getattr__(name):
@@ -39,15 +36,3 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(__all__))
 
-
-class _Package(types.ModuleType):
-    """Keeps the public functions ``render`` and ``check`` in place when their namesake submodules load
-    (the import system sets a submodule as its package's attribute)."""
-
-    def __setattr__(self, name, value):
-        if name in ("render", "check") and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .check import check_file
+from .validate import check_file
 from .progress import Progress
-from .render import Prepared, RenderOptions, RenderResult, default_output, planned_bed_shift, prepare
-from .render import render as render_file
+from .pipeline import Prepared, RenderOptions, RenderResult, default_output, planned_bed_shift, prepare
+from .pipeline import render as render_file
 from .script.parse import Script
 from .timeline import Timeline
 

@@ -47,7 +47,7 @@ from .errors import LengthError, MeditateError, SeriesError
 from .interrupt import SIGNALS
 from .output.feed import Episode, check_base_url, write_feed
 from .output.files import write_text_atomic
-from .render import RenderOptions, prepare, render
+from .pipeline import RenderOptions, prepare, render
 from .script.lexicon import LEXICON_FILE, person_pronunciations
 from .script.parse import ambience_file, named_voices, parse_settings, read_source, rendered_title
 from .script.profiles import available_profiles, voice_dirs
@@ -224,7 +224,7 @@ def plan(series: Series, people: list | None, out_dir: Path, engine: str | None 
 @dataclass
 class JobPlan:
     job: dict
-    prepared: object = None      # render.Prepared: the script, its fitted timeline
+    prepared: object = None      # pipeline.Prepared: the script, its fitted timeline
     error: str | None = None     # "PATH:LINE: message" when the job cannot render
 
 

@@ -172,7 +172,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
            breath_cues, loudness, bitrate, no_cache, strict_voice, draft, quiet):
     """Render SCRIPT to an MP3 (or WAV) and a .vtt transcript."""
     from .api import render as do_render  # lazy: start-up
-    from .render import RenderOptions  # lazy: start-up
+    from .pipeline import RenderOptions  # lazy: start-up
 
     if ambience is not None:
         check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
@@ -226,7 +226,7 @@ def check(scripts, variables):
 def plan(script, variables, length, voice, people, ignore_extra_columns, strict_voice, svg, quiet):
     """Show SCRIPT's fitted timeline, or every job of a SERIES manifest (no audio is written)."""
     from .api import plan as do_plan  # lazy: start-up
-    from .render import RenderOptions, bed_note  # lazy: start-up
+    from .pipeline import RenderOptions, bed_note  # lazy: start-up
     from .script.series import is_series_file  # lazy: start-up
 
     if is_series_file(script):
@@ -246,7 +246,6 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
 
         write_text_atomic(svg, timeline_svg(p))
     tl = p.timeline
-    chapters = {c.start: c for c in tl.chapters}
     click.echo(f"{p.script.title}  ({p.script.path})")
     click.echo(f"{'start':>12}  {'length':>8}  {'line':>4}  what")
     shown = set()
@@ -378,7 +377,7 @@ def voices():
 
 
 def _voices_per_language():
-    from .render import language_voices  # lazy: start-up
+    from .pipeline import language_voices  # lazy: start-up
 
     click.echo("\nvoices per language (a script's language: picks them; naming no voice, a practice in a "
                "language the default voice does not speak is spoken by espeak in that language):")
@@ -408,7 +407,7 @@ def _voices_per_language():
 @verbose_option
 def say(text, voice, out, strict_voice):
     """Speak TEXT (a word or phrase, through the pronunciation lexicons) to a WAV, to check it."""
-    from .render import RenderOptions, say as do_say  # lazy: start-up
+    from .pipeline import RenderOptions, say as do_say  # lazy: start-up
 
     out = out or Path("audio_out") / "say.wav"
     prof, seconds = do_say(text, out, voice, RenderOptions(strict_voice=strict_voice))

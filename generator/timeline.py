@@ -6,7 +6,6 @@ Length fitting sizes the flexible pauses and cycle counts here.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from . import cues

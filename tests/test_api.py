@@ -31,6 +31,13 @@ def test_the_public_names_are_documented_and_import_cheaply():
     assert out.stdout.strip() == "[]"          # nothing heavy until a public name is used
 
 
+def test_the_public_functions_stay_functions_when_the_pipeline_loads():
+    import generator.pipeline
+    import generator.validate  # noqa: F401
+
+    assert generator.render is render and generator.check is check      # no submodule takes their names
+
+
 def test_plan_render_and_check_through_the_public_api(write_script, tmp_path):
     script = write_script(BODY, title="Public", ambience="none")
     assert check(script) == []

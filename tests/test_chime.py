@@ -11,7 +11,7 @@ from generator.audio import sounds
 from generator.cli import cli
 from generator.cues.chime import GAIN, SECONDS
 from generator.mixer import Mixer
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from tests.signals import db, dominant_freq, peak
 
 SR = 44100

@@ -151,8 +151,8 @@ def test_verbose_shows_the_stages_and_passes_and_nothing_new_without_it(write_sc
     lines = loud.stderr.splitlines()
     assert lines and all(re.fullmatch(r"meditate: \d\d:\d\d:\d\d\.\d{3} \w+: .+", line) for line in lines), lines
     for stage in ("speak", "analyse", "mix\\+encode, pass 1", "tag"):
-        assert any(re.search(rf"render: {stage}\b.*: \d+\.\d\d s$", line) for line in lines), (stage, lines)
-    assert any(re.search(r"render: done: .*b\.mp3, 1 mixing pass, ", line) for line in lines), lines
+        assert any(re.search(rf"pipeline: {stage}\b.*: \d+\.\d\d s$", line) for line in lines), (stage, lines)
+    assert any(re.search(r"pipeline: done: .*b\.mp3, 1 mixing pass, ", line) for line in lines), lines
     def summary(out):       # (the second render reads its clips from the cache)
         return re.sub(r"\d+ clips spoken, \d+ from", "", out.replace("b.mp3", "a.mp3").replace("b.vtt", "a.vtt"))
     assert summary(loud.stdout) == summary(before.stdout)

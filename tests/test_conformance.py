@@ -17,7 +17,7 @@ import pytest
 from generator.audio.samples import SAMPLE_RATE
 from generator.output.encode import Encoder
 from generator.ffmpeg import ffmpeg_exe
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from generator.output.tags import write_tags
 from generator.output.transcript import to_vtt, vtt_cues
 
@@ -164,7 +164,7 @@ def test_tags_agree_across_readers(long_mp3):
 @needs_ffprobe
 def test_rendered_practice_chapters_match_the_plan(tmp_path):
     """The practice whose six chapters were stored ch1, ch5, ch2, ch0, ch4, ch3."""
-    from generator.render import render
+    from generator.pipeline import render
 
     script = REPO / "scripts" / "meeting-the-inner-critic.md"
     opts = RenderOptions(engine="fake", ambience="none")
@@ -289,7 +289,7 @@ def test_aac_and_opus_chapters_and_tags_read_back(ext, tmp_path):
     from mutagen import File
 
     from generator.output.encode import decode
-    from generator.render import render
+    from generator.pipeline import render
 
     script = REPO / "scripts" / "meeting-the-inner-critic.md"
     opts = RenderOptions(engine="fake", ambience="none", album="Calm <Week>", track=(2, 7))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from generator.cli import cli
 from generator.audio.loudness import measure_file
 from generator.normalize import LoudnessModel
-from generator.render import RenderOptions, render
+from generator.pipeline import RenderOptions, render
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import corpus  # noqa: E402

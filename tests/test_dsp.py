@@ -113,7 +113,7 @@ def test_sosfilt_from_four_threads_at_once_in_50_fresh_processes():
 def test_the_render_path_does_not_import_scipy_signal():
     """scipy.signal costs ~1 s and ~75 MB per process; a warm render must not need it (only its
     compiled filter kernel, loaded on its own)."""
-    code = ("import sys, generator.render, generator.audio.loudness, generator.audio.master, generator.mixer, "
+    code = ("import sys, generator.pipeline, generator.audio.loudness, generator.audio.master, generator.mixer, "
             "generator.audio.ambience, generator.output.encode, generator.audio.sounds, generator.speech; "
             "from generator.audio.ambience import make_bed; "
             "[make_bed(n).render(0, 70000) for n in ('white', 'pink', 'brown', 'ocean', 'drone')]; "

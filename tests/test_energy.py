@@ -10,7 +10,7 @@ from generator.cache import PROFILE_SUFFIX
 from generator.audio.loudness import LoudnessMeter, integrated_from_segments
 from generator.cues.base import Spoken
 from generator.normalize import BED_PROBE, BED_PROBE_WHOLE, SEGMENT
-from generator.render import RenderOptions, make_bed, make_mixer, prepare
+from generator.pipeline import RenderOptions, make_bed, make_mixer, prepare
 from generator.progress import Progress
 
 R = 44100
@@ -100,7 +100,7 @@ def test_foreground_loudness_matches_the_mixed_foreground(write_script, cues, be
 def test_a_short_practice_is_predicted_in_step_with_its_bed(write_script, tmp_path):
     """Up to 4.5 minutes the whole bed is measured beside the voice: the prediction lands on
     the target and the practice is mixed once (a cycled one-minute probe missed by ~0.25 LU)."""
-    from generator.render import render
+    from generator.pipeline import render
 
     body = "".join(f"You might rest here for a moment, noticing breath number {i}. [pause 18s]\n\n"
                    for i in range(8))

@@ -14,7 +14,7 @@ from mutagen.id3 import ID3
 from generator.cli import cli
 from generator.engines import get_engine
 from generator.script.languages import CUE_WORDS, espeak_languages, split_sentences
-from generator.render import RenderOptions, language_voices, prepare, speaking_profile
+from generator.pipeline import RenderOptions, language_voices, prepare, speaking_profile
 from generator.script.profiles import VoiceProfile
 from generator.script.series import safe_slug
 

@@ -14,7 +14,7 @@ from generator.batch import plan
 from generator.cli import cli
 from generator.errors import ScriptError
 from generator.script.lexicon import Lexicon, Pronunciation, parse_entries, read_lexicon
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from generator.script.series import check_people, load_series, read_people
 from generator.output.transcript import to_vtt
 from tests.helpers import REPO

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from generator.cli import cli
 from generator.script.durations import parse_duration
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from generator.script.parse import load_script
 from generator.script.series import load_series
 

@@ -8,7 +8,7 @@ import pytest
 
 from generator.cues import EventKind, GlideWindow
 from generator.mixer import Mixer
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 
 BODY = """
 Settle in.

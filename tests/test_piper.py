@@ -138,7 +138,7 @@ def test_nothing_is_printed_on_stdout(capfd):
 
 def test_tiny_script_renders_through_the_pipeline(write_script, tmp_path, monkeypatch, engine):
     try:
-        from generator.render import RenderOptions, render
+        from generator.pipeline import RenderOptions, render
     except ImportError as e:  # the pipeline is being assembled elsewhere
         pytest.skip(f"the render pipeline does not import: {e}")
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)
@@ -157,7 +157,7 @@ def test_tiny_script_renders_through_the_pipeline(write_script, tmp_path, monkey
 
 
 def test_the_default_profile_speaks_with_piper_when_installed(write_script, monkeypatch, engine):
-    from generator.render import RenderOptions, profile_loader
+    from generator.pipeline import RenderOptions, profile_loader
     from generator.script.parse import load_script
 
     monkeypatch.delenv("MEDITATE_ENGINE", raising=False)

@@ -67,7 +67,7 @@ def test_glide_sits_exactly_on_the_cue(cues_only, tmp_path):
     assert 2 * SR <= nz[0] < 2 * SR + 0.01 * SR
     assert 40 * SR - 0.01 * SR < nz[-1] < 40 * SR
     from generator.mixer import Mixer
-    from generator.render import RenderOptions, prepare
+    from generator.pipeline import RenderOptions, prepare
 
     tl = prepare(cues_only, RenderOptions()).timeline
     y = np.concatenate(list(Mixer(tl).chunks(size=10007)))   # an odd chunk size on purpose
@@ -117,7 +117,7 @@ def test_voice_switch_changes_the_pace(write_script, tmp_path):
     text = "Soft and slow words arrive one by one in their own time."
     fast = write_script(f"{text}\n", name="a.md")
     slow = write_script(f"[voice slow]\n{text}\n", name="b.md")
-    from generator.render import RenderOptions, prepare
+    from generator.pipeline import RenderOptions, prepare
 
     a = prepare(fast, RenderOptions()).timeline.duration
     b = prepare(slow, RenderOptions()).timeline.duration
@@ -143,7 +143,7 @@ def test_real_espeak_render_end_to_end(write_script, tmp_path, capfd):
     assert r.output == ""                         # nothing from pyttsx3 or espeak reaches stdout
     assert "Audio saved" not in capfd.readouterr().out
     from generator.output.encode import decode
-    from generator.render import RenderOptions, prepare
+    from generator.pipeline import RenderOptions, prepare
 
     x = decode(out).samples
     tl = prepare(p, RenderOptions(variables={"name": "Sam"})).timeline

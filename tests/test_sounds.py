@@ -119,7 +119,7 @@ def test_phases_for_boundaries_do_not_drift():
     total = sum(n for _, n in ph)
     assert total == int(round(cycles * sum(pat) * R))
     # every boundary is the rounded cumulative time
-    cum, i = 0.0, 0
+    i = 0
     for c in range(cycles):
         for j, s in enumerate(pat):
             i += ph[3 * c + j][1]

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from generator.cli import cli
 from generator.output.encode import decode
 from generator.audio.loudness import measure_file
-from generator.render import RenderOptions, make_bed, make_mixer, prepare
-from generator.render import render as render_file
+from generator.pipeline import RenderOptions, make_bed, make_mixer, prepare
+from generator.pipeline import render as render_file
 from tests.signals import db, max_jump, rms
 
 SR = 44100

@@ -5,7 +5,7 @@ import pytest
 
 from generator.audio.samples import SAMPLE_RATE
 from generator.errors import LengthError
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 
 SR = SAMPLE_RATE
 

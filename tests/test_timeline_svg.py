@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from generator.audio.samples import SAMPLE_RATE
 from generator.cli import cli
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from generator.output.timeline_svg import timeline_svg
 
 from tests.helpers import REPO

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import generator.engines as engines
 from generator.cli import cli
 from generator.errors import ProfileError
-from generator.render import RenderOptions, prepare
+from generator.pipeline import RenderOptions, prepare
 from generator.script.parse import load_script
 
 BODY = """

@@ -115,7 +115,7 @@ def _clock(seconds: float) -> str:
 
 
 def timeline_svg(prepared) -> str:
-    """The SVG text of ``prepared`` (render.Prepared): its fitted timeline, lane by lane."""
+    """The SVG text of ``prepared`` (pipeline.Prepared): its fitted timeline, lane by lane."""
     script, tl = prepared.script, prepared.timeline
     lay = Layout(tl.duration)
     root = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "width": _num(lay.width),

@@ -39,12 +39,12 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..check import check_file
+from ..validate import check_file
 from ..errors import LengthError, MeditateError
 from ..output.files import write_text_atomic
 from ..output.timeline_svg import timeline_svg
 from ..progress import Progress
-from ..render import RenderOptions, prepare, render
+from ..pipeline import RenderOptions, prepare, render
 from ..script.parse import read_source, rendered_title
 from ..script.series import is_series_file, load_series
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import MeditateError
-from .render import RenderOptions, load, profile_loader
+from .pipeline import RenderOptions, load, profile_loader
 from .script.parse import ambience_file, read_source
 from .script.series import is_series_file, load_series
 from .timeline import voice_for_items
