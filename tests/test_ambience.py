@@ -241,7 +241,7 @@ def test_noise_level_steady_through_grain_joins(name):
     assert 10 * np.log10(np.mean(centred) / overall) == pytest.approx(0.0, abs=0.5)
     assert 10 * np.log10(np.mean(near) / overall) == pytest.approx(0.0, abs=0.5)
     # where a grain reads on from where the last one ended there is no crossfade (no 3 dB swell)
-    joined = [k for k in range(1, 1000) if bed._grains.joined(k)][:20]
+    joined = [k for k in range(1, 1000) if bed.grains.joined(k)][:20]
     assert len(joined) >= 10
     assert ambience.XFADE // 2 < f
     at_joined = [p for k in joined for p in frames(k, [-f // 2])]

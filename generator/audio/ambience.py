@@ -363,7 +363,7 @@ class _TiledNoise(BlockBed):
 
     def __init__(self, rate: int, seed: int, salt: int):
         super().__init__(rate, seed)
-        self._grains = _Grains(self.seed, salt)
+        self.grains = _Grains(self.seed, salt)   # the grain order: which grain plays where, and where one reads on from the last
         self._held: dict = {}  # kind -> (tile 0, tile 1), fetched on first use
         # per-bed scratch: fresh 256 KB arrays every block can make malloc return memory
         # to the system and fault it back in (~100 page faults per block)
@@ -378,7 +378,7 @@ class _TiledNoise(BlockBed):
     def _noise(self, kind: str, k: int, channel: int, gain: float, out: np.ndarray) -> None:
         """out (BLOCK,) = gain * noise ``kind`` of ``channel`` over block ``k``: grain k,
         crossfaded into grain k - 1 over its first XFADE / 2 samples and into grain k + 1 over its last."""
-        tiles, g, h = self._tile_pair(kind), self._grains, XFADE // 2
+        tiles, g, h = self._tile_pair(kind), self.grains, XFADE // 2
         if channel:
             # the right channel reads its tiles backwards: the left reads the same tile in the
             # next cycle, and a stretch replayed reversed is a different sound (not an echo)
