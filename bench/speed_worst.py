@@ -20,7 +20,8 @@ same load. The ratio is of the medians; beside it the ratio of CPU seconds
 (user + system of the render and its ffmpeg processes, against ffmpeg alone),
 which drifts less with the load, and shows the work beyond encoding. ffmpeg is started through a wrapper
 that counts its processes (one LAME encoder per mixing pass, plus the excerpt's
-round trip). The load average is printed at the start and the end: on a busy
+round trip). The start-up floor is what a render that did nothing but start
+Python, import its modules and encode in series would score. The load average is printed at the start and the end: on a busy
 machine the ratios drift, compare them only within one run.
 """
 from __future__ import annotations
@@ -86,6 +87,13 @@ def encode_alone(pcm: Path, channels: int, bitrate: int | None, tmp: Path) -> tu
                   "-write_xing", "1", "-f", "mp3", str(tmp / "alone.mp3")])
 
 
+def start_up(n: int) -> float:
+    """Median wall seconds of a Python process importing what ``meditate render`` imports: a cost
+    every render pays before its first sample, which encoding alone does not."""
+    code = "import generator.cli, generator.pipeline, generator.normalize, generator.output.tags"
+    return statistics.median(timed([sys.executable, "-c", code])[0] for _ in range(n))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
@@ -101,6 +109,8 @@ def main() -> int:
     if a.engine:
         env["MEDITATE_ENGINE"] = a.engine
     print(f"load average at start: {load()} ({os.cpu_count()} cores); repeats {a.repeats}", flush=True)
+    floor = start_up(a.repeats + 1)
+    print(f"start-up floor: {floor:.2f} s (Python and the imports a render needs, before any work)", flush=True)
     rows = []
     t0 = time.perf_counter()
     for name in names:
@@ -122,18 +132,18 @@ def main() -> int:
         pcm.unlink()
         w, w_cpu = (statistics.median(x) for x in zip(*warm))
         enc, enc_cpu = (statistics.median(x) for x in zip(*alone))
-        row = (name, case.minutes, w, enc, cold, w_cpu / enc_cpu, passes, procs)
+        row = (name, case.minutes, w, enc, cold, w_cpu / enc_cpu, passes, procs, (floor + enc) / enc)
         rows.append(row)
         print(f"{name:<11} warm {w:6.2f} s  alone {enc:6.2f} s  warm/alone {w / enc:4.2f}x  "
               f"cold/alone {cold / enc:4.2f}x  CPU warm/alone {w_cpu / enc_cpu:4.2f}x  passes {passes}  "
-              f"ffmpeg processes {procs}  load {load()}", flush=True)
+              f"ffmpeg processes {procs}  floor {(floor + enc) / enc:4.2f}x  load {load()}", flush=True)
     print(f"\nload average at end: {load()}; {time.perf_counter() - t0:.0f} s in all\n")
     print("| case | minutes | warm render | encode alone | warm / alone | cold / alone | CPU warm / alone | passes "
-          "| ffmpeg processes |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, minutes, w, enc, cold, cpu, passes, procs in rows:
+          "| ffmpeg processes | floor: (start-up + encode) / encode |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, minutes, w, enc, cold, cpu, passes, procs, fl in rows:
         print(f"| {name} | {minutes:g} | {w:.2f} s | {enc:.2f} s | {w / enc:.2f}x | {cold / enc:.2f}x | {cpu:.2f}x "
-              f"| {passes} | {procs} |")
+              f"| {passes} | {procs} | {fl:.2f}x |")
     worst = max(rows, key=lambda r: r[2] / r[3])
     print(f"\nworst warm: {worst[0]} {worst[2] / worst[3]:.2f}x (goal <= 1.3x); worst cold: "
           f"{max(r[4] / r[3] for r in rows):.2f}x (goal <= 1.5x)")
