@@ -20,8 +20,11 @@ same load. The ratio is of the medians; beside it the ratio of CPU seconds
 (user + system of the render and its ffmpeg processes, against ffmpeg alone),
 which drifts less with the load, and shows the work beyond encoding. ffmpeg is started through a wrapper
 that counts its processes (one LAME encoder per mixing pass, plus the excerpt's
-round trip). The start-up floor is what a render that did nothing but start
-Python, import its modules and encode in series would score. The load average is printed at the start and the end: on a busy
+round trip). The warm floor is what a render that did nothing but start
+Python, import its modules and encode in series would score; the cold floor
+adds the time to speak every clip (``meditate plan`` on an empty cache less
+the same plan warm), which must all be spoken before the level of the single
+mixing pass is known. The load average is printed at the start and the end: on a busy
 machine the ratios drift, compare them only within one run.
 """
 from __future__ import annotations
@@ -119,6 +122,12 @@ def main() -> int:
         cache = tmp / name / "cache"
         shutil.rmtree(cache, ignore_errors=True)
         env_case = dict(env, XDG_CACHE_HOME=str(cache), MEDITATE_CACHE=str(cache))
+        synth = cache.with_name("cache-plan")
+        shutil.rmtree(synth, ignore_errors=True)
+        plan = [MEDITATE, "plan", str(script), "-q"]
+        env_plan = dict(env_case, XDG_CACHE_HOME=str(synth))
+        speak = timed(plan, env=env_plan)[0] - timed(plan, env=env_plan)[0]    # cold plan - warm plan
+        shutil.rmtree(synth, ignore_errors=True)
         cold, cold_cpu, passes, procs = render(script, out, args, env_case, log)
         channels = 1 if case.bed == "none" else 2
         pcm = tmp / "pcm.s16"
@@ -132,18 +141,19 @@ def main() -> int:
         pcm.unlink()
         w, w_cpu = (statistics.median(x) for x in zip(*warm))
         enc, enc_cpu = (statistics.median(x) for x in zip(*alone))
-        row = (name, case.minutes, w, enc, cold, w_cpu / enc_cpu, passes, procs, (floor + enc) / enc)
+        row = (name, case.minutes, w, enc, cold, w_cpu / enc_cpu, passes, procs, (floor + enc) / enc,
+               (floor + speak + enc) / enc)
         rows.append(row)
         print(f"{name:<11} warm {w:6.2f} s  alone {enc:6.2f} s  warm/alone {w / enc:4.2f}x  "
               f"cold/alone {cold / enc:4.2f}x  CPU warm/alone {w_cpu / enc_cpu:4.2f}x  passes {passes}  "
-              f"ffmpeg processes {procs}  floor {(floor + enc) / enc:4.2f}x  load {load()}", flush=True)
+              f"ffmpeg processes {procs}  floor {(floor + enc) / enc:4.2f}x  speaking {speak:5.2f} s  cold floor {(floor + speak + enc) / enc:4.2f}x  load {load()}", flush=True)
     print(f"\nload average at end: {load()}; {time.perf_counter() - t0:.0f} s in all\n")
     print("| case | minutes | warm render | encode alone | warm / alone | cold / alone | CPU warm / alone | passes "
-          "| ffmpeg processes | floor: (start-up + encode) / encode |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, minutes, w, enc, cold, cpu, passes, procs, fl in rows:
+          "| ffmpeg processes | warm floor | cold floor |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, minutes, w, enc, cold, cpu, passes, procs, fl, cfl in rows:
         print(f"| {name} | {minutes:g} | {w:.2f} s | {enc:.2f} s | {w / enc:.2f}x | {cold / enc:.2f}x | {cpu:.2f}x "
-              f"| {passes} | {procs} | {fl:.2f}x |")
+              f"| {passes} | {procs} | {fl:.2f}x | {cfl:.2f}x |")
     worst = max(rows, key=lambda r: r[2] / r[3])
     print(f"\nworst warm: {worst[0]} {worst[2] / worst[3]:.2f}x (goal <= 1.3x); worst cold: "
           f"{max(r[4] / r[3] for r in rows):.2f}x (goal <= 1.5x)")
