@@ -46,7 +46,7 @@ from .engines import close_all
 from .errors import LengthError, MeditateError, SeriesError
 from .interrupt import SIGNALS
 from .output.feed import Episode, check_base_url, write_feed
-from .output.files import write_text_atomic
+from .files import write_text_atomic
 from .pipeline import RenderOptions, prepare, render
 from .script.lexicon import LEXICON_FILE, person_pronunciations
 from .script.parse import ambience_file, named_voices, parse_settings, read_source, rendered_title

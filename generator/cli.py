@@ -241,7 +241,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     planned = do_plan(script, opts, progress=False if quiet else None)
     p = planned.prepared
     if svg is not None:
-        from .output.files import write_text_atomic  # lazy: start-up
+        from .files import write_text_atomic  # lazy: start-up
         from .output.timeline_svg import timeline_svg  # lazy: start-up
 
         write_text_atomic(svg, timeline_svg(p))

@@ -22,7 +22,7 @@ from .engines import NEURAL_INSTALL, get_engine, notice_once, unavailable
 from .errors import AudioError, MeditateError, ProfileError
 from .normalize import DEFAULT_LOUDNESS, Level
 from .output.encode import Encoder
-from .output.files import write_text_atomic
+from .files import write_text_atomic
 from .output.tags import write_tags
 from .interrupt import checkpoint
 from .mixer import CHUNK, Mixer

@@ -21,7 +21,7 @@ from .audio.samples import SAMPLE_RATE, Audio, fade_edges
 from .cache import speech_dir
 from .engines import get_engine
 from .errors import EngineError
-from .output.files import save_npy_atomic
+from .files import save_npy_atomic
 from .script.profiles import VoiceProfile
 
 CACHE_VERSION = "2"

@@ -46,7 +46,7 @@ import numpy as np
 from .samples import SAMPLE_RATE
 from ..cache import beds_dir
 from ..errors import AudioError
-from ..output.files import save_npy_atomic
+from ..files import save_npy_atomic
 from ..ffmpeg import ffmpeg_exe
 from ..script.parse import AMBIENCE_FILE_EXTS, AMBIENCES, ambience_file
 

@@ -25,7 +25,7 @@ from .samples import SAMPLE_RATE
 from .dsp import sosfilt
 from .loudness import k_weighting_sos
 from ..cache import PROFILE_SUFFIX
-from ..output.files import save_npy_atomic
+from ..files import save_npy_atomic
 
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
 RING = 0.25           # seconds of filter ringing kept after a sound ends

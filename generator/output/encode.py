@@ -47,7 +47,7 @@ except ImportError:     # not POSIX
 import numpy as np
 
 from ..audio.samples import SAMPLE_RATE, Audio, to_int16
-from .files import default_mode
+from ..files import default_mode
 from .tags import ffmetadata
 from ..errors import AudioError
 from ..ffmpeg import ffmpeg_exe

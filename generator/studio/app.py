@@ -41,7 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..validate import check_file
 from ..errors import LengthError, MeditateError
-from ..output.files import write_text_atomic
+from ..files import write_text_atomic
 from ..output.timeline_svg import timeline_svg
 from ..progress import Progress
 from ..pipeline import RenderOptions, prepare, render

@@ -1,4 +1,5 @@
-"""Writing outputs so that a failure never leaves a half-written file behind."""
+"""Writing files so that a failure never leaves a half-written one behind: the outputs, and the
+cache's clips, profiles and tiles (which parallel renders read while another writes)."""
 from __future__ import annotations
 
 import io
