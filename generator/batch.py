@@ -25,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
+import logging.handlers
 import multiprocessing
 import os
 import signal
@@ -422,11 +424,16 @@ def _render_job(job: dict) -> dict:
         return {"ok": False, "message": f"{job['script']}: internal error {type(e).__name__}: {e}; please report it"}
 
 
-def _worker_init(env: dict, cwd: str) -> None:
+def _worker_init(env: dict, cwd: str, log_queue=None, log_level: int = logging.WARNING) -> None:
     # a forkserver started earlier has that moment's environment and folder: take the batch's
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
+    if log_queue is not None:       # the library's records go to the batch's process, which shows them (-v)
+        logger = logging.getLogger("generator")
+        logger.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+        logger.setLevel(log_level)
+        logger.propagate = False
     util.Finalize(None, close_all, exitpriority=10)   # engine helper processes end with the worker
     if os.name == "posix":       # SIGTERM or SIGHUP sent to the whole group: clean up like Ctrl-C
         for s in (signal.SIGINT, *SIGNALS):
@@ -603,8 +610,27 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
     ctx = multiprocessing.get_context(_START_METHOD)
     if _START_METHOD == "forkserver":
         ctx.set_forkserver_preload(_PRELOAD)
+    logger = logging.getLogger("generator")
+    listener = None
+    if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
+        # the workers' log records (-v) come back through a queue; this process's logger hands
+        # each to its handlers and its parents', as if it had been logged here
+        log_queue = ctx.Queue()
+        listener = logging.handlers.QueueListener(log_queue, logger)
+        listener.start()
+        init = (dict(os.environ), os.getcwd(), log_queue, logger.getEffectiveLevel())
+    else:
+        init = (dict(os.environ), os.getcwd())
     ex = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=ctx, initializer=_worker_init,
-                             initargs=(dict(os.environ), os.getcwd()))
+                             initargs=init)
+    try:
+        _pool(ex, queue, work, finished)
+    finally:
+        if listener is not None:
+            listener.stop()             # (after the pool: every worker's records are in)
+
+
+def _pool(ex, queue: list, work, finished) -> None:
     futures: dict = {}
     try:
         futures = {ex.submit(work, job): job for job in queue}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,20 @@ def test_jobs_2_makes_the_same_files_as_jobs_1(lib, tmp_path):
     assert mp3s(one) == mp3s(two) == ["01-p1.mp3", "02-p2.mp3", "03-p3.mp3"]
     for name in mp3s(one) + [PLAYLIST, "01-p1.vtt"]:
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_jobs_2_shows_the_workers_log_records(lib, tmp_path, caplog):
+    """-v with -j: each worker's records (its stages, its mixing passes) reach the batch's process."""
+    import logging
+
+    tmp, series = lib
+    with caplog.at_level(logging.INFO, logger="generator"):
+        report = run_batch(series, out_dir=tmp_path / "j2", jobs=2)
+    assert report.ok and report.rendered == 3
+    done = sorted(r.getMessage().split(",")[0] for r in caplog.records if r.name == "generator.pipeline"
+                  and r.getMessage().startswith("done: "))
+    assert [d.rsplit("/", 1)[-1] for d in done] == ["01-p1.mp3", "02-p2.mp3", "03-p3.mp3"], done
+    assert {r.process for r in caplog.records if r.name == "generator.pipeline"} - {os.getpid()}   # from the workers
 
 
 @pytest.mark.parametrize("fmt", ["m4a", "opus"])
