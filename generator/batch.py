@@ -374,6 +374,9 @@ def _one_line(text: str) -> str:
 
 
 # ---------------------------------------------------------------- running
+# A pool worker's two flags: only its main thread reads and writes them, and its signal handler,
+# which Python runs on that same thread between two bytecodes. No lock: the handler would
+# deadlock on one the interrupted code held. (The batch's own process never sets them.)
 _interrupted = False      # set in a worker by its first SIGINT: it takes no further job
 _in_job = False           # a worker is rendering (else it holds nothing to clean up)
 
