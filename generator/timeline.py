@@ -184,12 +184,7 @@ def excerpt(tl: Timeline, start: int, frames: int | None) -> Timeline:
     the end), with every time shifted so it starts at 0; an entry running past the end is cut there."""
     end = tl.frames if frames is None else min(tl.frames, start + frames)
 
-    def shift(e: Entry) -> Entry:
-        return replace(e, start=e.start - start,
-                       phases=[(n, s - start, k) for n, s, k in e.phases],
-                       strikes=[s - start for s in e.strikes])
-
-    entries = [shift(e) for e in tl.entries if start <= e.start < end]
+    entries = [e.moved(-start) for e in tl.entries if start <= e.start < end]
     chapters = [replace(c, start=c.start - start, end=min(c.end, end) - start)
                 for c in tl.chapters if start <= c.start < end]
     return Timeline(entries, chapters, end - start, tl.reachable, tl.target)

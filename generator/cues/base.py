@@ -17,7 +17,7 @@ registry; none of them names a kind.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
@@ -73,6 +73,11 @@ class Entry:
     @property
     def end(self) -> int:
         return self.start + self.length
+
+    def moved(self, by: int) -> "Entry":
+        """The same entry ``by`` samples later (earlier if negative), with every absolute position it holds."""
+        return replace(self, start=self.start + by, phases=[(n, s + by, k) for n, s, k in self.phases],
+                       strikes=[s + by for s in self.strikes])
 
 
 # ---------------------------------------------------------------- sounding
