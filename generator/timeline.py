@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from . import cues
 from .audio.samples import SAMPLE_RATE, seconds_to_samples
 from .cues import Entry, Sizing, Slot
-from .cues.breathe import Breathe
 from .cues.pause import Pause
 from .cues.voice import VoiceChange
 from .errors import LengthError, ScriptError, did_you_mean
@@ -48,15 +47,19 @@ def reachable_range(slots: list[Slot]) -> tuple[float, float]:
 
 
 def fit(slots: list[Slot], target: float | None, path: str) -> None:
-    """Choose every flexible slot's size: the middle without a target, else land on it."""
-    flex_pause = [s for s in slots if isinstance(s.item, Pause) and s.high > s.low]
-    flex_breath = [s for s in slots if isinstance(s.item, Breathe) and s.item.flexible]
+    """Choose every flexible slot's size: the middle without a target, else land on it.
+
+    A slot is sized in whole steps when its kind set ``slot.step`` (a breath cue's cycles: a
+    count of them, ``slot.cycles``), else anywhere from ``slot.low`` to ``slot.high`` (a pause);
+    the kinds' ``size`` says which, so fitting names none of them."""
+    flex_pause = [s for s in slots if not s.step and s.high > s.low]
+    flex_breath = [s for s in slots if s.step and s.high > s.low]
     if target is None:
         for s in flex_pause:
             s.seconds = (s.low + s.high) / 2
         for s in flex_breath:
-            s.cycles = (s.item.low + s.item.high + 1) // 2
-            s.seconds = s.cycles * s.item.cycle_seconds
+            s.cycles = (_steps(s.low, s) + _steps(s.high, s) + 1) // 2
+            s.seconds = s.cycles * s.step
         return
     lo, hi = reachable_range(slots)
     if not lo - 1e-6 <= target <= hi + 1e-6:
@@ -64,12 +67,13 @@ def fit(slots: list[Slot], target: float | None, path: str) -> None:
                           f"{format_duration(lo)} to {format_duration(hi)}", path)
     frac = 0.0 if hi == lo else (target - lo) / (hi - lo)
     for s in flex_breath:
-        s.cycles = int(round(s.item.low + frac * (s.item.high - s.item.low)))
+        low, high = _steps(s.low, s), _steps(s.high, s)
+        s.cycles = int(round(low + frac * (high - low)))
     flex_ids = {id(s) for s in flex_pause + flex_breath}
     fixed = sum(s.low for s in slots if id(s) not in flex_ids)
 
     def pause_room() -> float:
-        return target - fixed - sum(s.cycles * s.item.cycle_seconds for s in flex_breath)
+        return target - fixed - sum(s.cycles * s.step for s in flex_breath)
 
     p_lo = sum(s.low for s in flex_pause)
     p_hi = sum(s.high for s in flex_pause)
@@ -77,15 +81,15 @@ def fit(slots: list[Slot], target: float | None, path: str) -> None:
     for _ in range(10 * MAX_STEPS):
         room = pause_room()
         if room < p_lo - 1e-9:
-            cand = [s for s in flex_breath if s.cycles > s.item.low]
+            cand = [s for s in flex_breath if s.cycles > _steps(s.low, s)]
             if not cand:
                 break
-            max(cand, key=lambda s: s.cycles - s.item.low).cycles -= 1
+            max(cand, key=lambda s: s.cycles - _steps(s.low, s)).cycles -= 1
         elif room > p_hi + 1e-9:
-            cand = [s for s in flex_breath if s.cycles < s.item.high]
+            cand = [s for s in flex_breath if s.cycles < _steps(s.high, s)]
             if not cand:
                 break
-            min(cand, key=lambda s: s.cycles - s.item.low).cycles += 1
+            min(cand, key=lambda s: s.cycles - _steps(s.low, s)).cycles += 1
         else:
             break
     room = pause_room()
@@ -93,7 +97,7 @@ def fit(slots: list[Slot], target: float | None, path: str) -> None:
     for s in flex_pause:
         s.seconds = s.low + pfrac * (s.high - s.low)
     for s in flex_breath:
-        s.seconds = s.cycles * s.item.cycle_seconds
+        s.seconds = s.cycles * s.step
     total = sum(s.seconds if id(s) in flex_ids else s.low for s in slots)
     if abs(total - target) > TOLERANCE:
         raise LengthError(f"length {format_duration(target)} cannot be met within {TOLERANCE} s with whole "
@@ -102,6 +106,11 @@ def fit(slots: list[Slot], target: float | None, path: str) -> None:
 
 
 MAX_STEPS = 10000
+
+
+def _steps(seconds: float, slot: Slot) -> int:
+    """How many of ``slot``'s steps make ``seconds`` (its low or high, a whole number of them)."""
+    return round(seconds / slot.step)
 
 
 def voice_for_items(script: Script, load_profile) -> list[tuple[object, VoiceProfile]]:

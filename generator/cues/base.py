@@ -42,7 +42,8 @@ class Slot:
     seconds: float = 0.0
     low: float = 0.0
     high: float = 0.0
-    cycles: int = 0
+    step: float = 0.0       # > 0: sized in whole steps of this many seconds (low and high are whole numbers of them)
+    cycles: int = 0         # ... and this many of them (breath cycles)
     voice: VoiceProfile | None = None
     clip: Clip | None = None
 

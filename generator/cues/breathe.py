@@ -101,7 +101,7 @@ class BreatheKind(Kind):
 
     def size(self, slot: Slot, sizing: Sizing) -> None:
         it = slot.item
-        slot.low, slot.high = it.low * it.cycle_seconds, it.high * it.cycle_seconds
+        slot.low, slot.high, slot.step = it.low * it.cycle_seconds, it.high * it.cycle_seconds, it.cycle_seconds
         slot.cycles, slot.seconds = it.low, slot.low
 
     def place(self, slot: Slot, t: float, start: int, end: int, sizing: Sizing) -> Entry:
