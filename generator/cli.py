@@ -116,6 +116,11 @@ def _verbose(ctx, param, value) -> None:
     ctx.call_on_close(done)
 
 
+def _bad_ambience(message: str):
+    """The parser's complaint about --ambience, as a usage error (exit 2)."""
+    raise click.BadParameter(message, param_hint="--ambience")
+
+
 def _progress(quiet: bool):
     return Progress(enabled=False if quiet else None)
 
@@ -175,7 +180,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
     from .pipeline import RenderOptions  # lazy: start-up
 
     if ambience is not None:
-        check_ambience(ambience, lambda m: (_ for _ in ()).throw(click.BadParameter(m, param_hint="--ambience")))
+        check_ambience(ambience, _bad_ambience)
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, ambience=ambience,
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
