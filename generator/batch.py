@@ -30,6 +30,7 @@ import logging.handlers
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ from . import __version__
 from .script.durations import format_duration
 from .engines import close_all
 from .errors import LengthError, MeditateError, SeriesError
-from .interrupt import SIGNALS
+from .interrupt import SIGNALS, Interrupted
 from .output.feed import Episode, check_base_url, write_feed
 from .files import write_text_atomic
 from .pipeline import RenderOptions, prepare, render
@@ -633,32 +634,59 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
             listener.stop()             # (after the pool: every worker's records are in)
 
 
+@contextmanager
+def _signals_noted():
+    """While the pool runs, SIGINT, SIGTERM and SIGHUP only note that they came; the pool's loop
+    raises the first as :class:`Interrupted` where that is safe, and later ones change nothing.
+    Raised from a handler instead, a ``KeyboardInterrupt`` could land inside the bookkeeping of a
+    lock that ``concurrent.futures`` waits on, and a second Ctrl-C while the workers were being
+    stopped then hung the batch at exit or ended it with "release unlocked lock" (5 times in 12
+    before this). Only the main thread can set handlers: elsewhere nothing changes."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in (signal.SIGINT, *SIGNALS)}
+    try:
+        yield noted
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def _pool(ex, queue: list, work, finished) -> None:
     futures: dict = {}
-    try:
-        futures = {ex.submit(work, job): job for job in queue}
-        waiting = set(futures)
-        while waiting:
-            # (a bounded wait: a termination signal is handled at once, not when a job ends)
-            done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as e:     # the worker died (killed, out of memory…): that job fails, others go on
-                    result = {"ok": False, "message": f"{job['script']}: the render process stopped "
-                                                      f"({type(e).__name__}: {e}); try again with -j 1"}
-                finished(job, result)
-    except BaseException:
-        # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
-        # (their encoders remove the partial files) and no worker starts another job
-        for fut in futures:
-            fut.cancel()
-        if os.name == "posix":
-            _stop_workers(list((getattr(ex, "_processes", None) or {}).values()))
-        ex.shutdown(wait=True, cancel_futures=True)
-        raise
-    ex.shutdown(wait=True)
+    with _signals_noted() as noted:
+        try:
+            _wait_all(ex, queue, work, finished, futures, noted)
+        except BaseException:
+            # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
+            # (their encoders remove the partial files) and no worker starts another job
+            for fut in futures:
+                fut.cancel()
+            if os.name == "posix":
+                _stop_workers(list((getattr(ex, "_processes", None) or {}).values()))
+            ex.shutdown(wait=True, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
+
+
+def _wait_all(ex, queue: list, work, finished, futures: dict, noted: list) -> None:
+    futures.update({ex.submit(work, job): job for job in queue})
+    waiting = set(futures)
+    while waiting:
+        # (a bounded wait: a termination signal is handled within half a second, not when a job ends)
+        done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
+        if noted:       # before the results: a worker the same signal stopped reports only that it stopped
+            raise Interrupted(noted[0])
+        for fut in done:
+            job = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:     # the worker died (killed, out of memory…): that job fails, others go on
+                result = {"ok": False, "message": f"{job['script']}: the render process stopped "
+                                                  f"({type(e).__name__}: {e}); try again with -j 1"}
+            finished(job, result)
 
 
 def _stop_workers(procs: list, patience: float = 10.0) -> None:
