@@ -640,8 +640,9 @@ def _signals_noted():
     raises the first as :class:`Interrupted` where that is safe, and later ones change nothing.
     Raised from a handler instead, a ``KeyboardInterrupt`` could land inside the bookkeeping of a
     lock that ``concurrent.futures`` waits on, and a second Ctrl-C while the workers were being
-    stopped then hung the batch at exit or ended it with "release unlocked lock" (5 times in 12
-    before this). Only the main thread can set handlers: elsewhere nothing changes."""
+    stopped then hung the batch at exit or ended it with "release unlocked lock"
+    (tests/test_interrupt.py's impatient Ctrl-C hung 3 times in 6 before this). Only the main
+    thread can set handlers: elsewhere nothing changes."""
     noted: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield noted

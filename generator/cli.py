@@ -18,7 +18,7 @@ from . import __version__
 from .script.durations import format_clock, format_duration, parse_duration
 from .cache import cache_dir, cache_usage, clear_cache
 from .errors import MeditateError
-from .interrupt import describe, exit_status, install
+from .interrupt import describe, exit_status, ignore_further, install
 from .progress import Progress
 from .script.languages import espeak_languages
 from .script.parse import BELLS, BREATH_CUES, check_ambience
@@ -58,6 +58,7 @@ class _Group(_HelpGroup):
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}; check the path and free space")
         except KeyboardInterrupt as e:     # Ctrl-C, SIGTERM, SIGHUP (interrupt.py): everything is cleaned up
+            ignore_further()
             try:
                 click.echo(f"Error: interrupted ({describe(e)}); nothing half-written was left", err=True)
             except OSError:           # SIGHUP: the terminal may be gone

@@ -48,6 +48,14 @@ def install() -> None:
             signal.signal(s, _on_signal)
 
 
+def ignore_further() -> None:
+    """The run was interrupted and is ending: later Ctrl-Cs and termination signals are ignored, so
+    they cannot break off the last clean-up or print a traceback from Python's shut-down."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, *SIGNALS):
+            signal.signal(s, signal.SIG_IGN)
+
+
 def exit_status(e: KeyboardInterrupt) -> int:
     """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C,
     143 for SIGTERM, 129 for SIGHUP."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import time
 
 import pytest
 
@@ -88,6 +89,28 @@ def test_sigterm_to_a_parallel_batch_ends_its_workers_and_their_encoders(tmp_pat
     assert_clean_interrupt(rc, err, alive, signal.SIGTERM)
     assert leftovers(tmp_path) == []
     assert not list(out.glob("*.mp3"))          # both workers were stopped mid-mix
+
+
+def test_an_impatient_ctrl_c_on_a_parallel_batch_still_cleans_up(tmp_path):
+    """Ctrl-C, then Ctrl-C again and again while the workers are being stopped: one clean exit.
+    (Raised from the handler, a second KeyboardInterrupt broke off the clean-up or landed inside
+    concurrent.futures' locks: a traceback, or a batch hung at exit.)"""
+    series, out = _series(tmp_path), tmp_path / "out"
+    run = Run(["batch", series, "-o", out, "-q", "-j", "2"], cwd=tmp_path, stall="mix")
+    try:
+        run.wait_for("stalled at mix")
+        for _ in range(60):                     # every 25 ms for 1.5 s
+            if run.proc.poll() is not None:
+                break
+            os.kill(run.proc.pid, signal.SIGINT)
+            os.kill(run.proc.pid, signal.SIGINT)     # two at once, as a terminal and a wrapper forward them
+            time.sleep(0.025)
+        rc, _, err = run.finish(timeout=60)
+        alive = run.survivors()
+    finally:
+        run.kill_all()
+    assert_clean_interrupt(rc, err, alive, signal.SIGINT)
+    assert leftovers(tmp_path) == []
 
 
 def test_sigterm_to_the_whole_process_group_of_a_parallel_batch(tmp_path):
