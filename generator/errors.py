@@ -52,7 +52,13 @@ class SeriesError(MeditateError):
     """A series manifest or people file is wrong."""
 
 
-def did_you_mean(word, candidates) -> str:
-    """``" (did you mean 'x'?)"`` for the closest of ``candidates`` (difflib), else ``""``."""
+def closest(word, candidates) -> str | None:
+    """The closest of ``candidates`` to ``word`` (difflib), or None when none is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word, candidates) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``candidates``, else ``""``."""
+    close = closest(word, candidates)
+    return f" (did you mean {close!r}?)" if close else ""

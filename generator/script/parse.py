@@ -18,7 +18,7 @@ from ..cues.pause import Pause
 from ..cues.speech import Speech
 from ..cues.voice import VoiceChange
 from .durations import parse_duration
-from ..errors import ScriptError, TemplateError, did_you_mean
+from ..errors import ScriptError, TemplateError, closest, did_you_mean
 from .languages import CUE_KEYS, CUE_WORDS, check_language, cue_words
 from .lexicon import parse_entries, read_lexicon
 from .profiles import DEFAULT_PROFILE
@@ -549,10 +549,8 @@ def parse_cue(body: str, shown: str, line: int) -> CueItem:
     word, args = parts[0].lower(), parts[1:]
     kind = cues.by_word(word)
     if kind is None:
-        hint = did_you_mean(word, cues.cue_words())
-        if hint:            # named as the cue list names it: "[pause …]", "[chime]"
-            suggested = cues.by_word(hint.split("'")[1])
-            hint = f" (did you mean {suggested.usage}?)"
+        near = closest(word, cues.cue_words())     # named as the cue list names it: "[pause …]", "[chime]"
+        hint = f" (did you mean {cues.by_word(near).usage}?)" if near else ""
         raise ScriptError(f"unknown cue [{body}]{hint}; cues are {cues.listing()}", shown, line)
     try:
         return kind.parse(args, line)
