@@ -1,8 +1,10 @@
 """The pipeline: script -> speech clips -> fitted timeline -> mix -> master -> file.
 
-Rendering streams: pass 1 measures the mix's loudness chunk by chunk, pass 2
-mixes again, applies the gain and limiter and feeds the encoder. Nothing the
-size of the practice is ever held in memory.
+Rendering streams: the level is found without mixing the practice
+(normalize.solve), then one pass mixes chunk by chunk, applies the gain and
+limiter and feeds the encoder while it meters what it fed; a pass that the
+level says is off target is thrown away and mixed once more. Nothing the size
+of the practice is ever held in memory.
 """
 from __future__ import annotations
 
