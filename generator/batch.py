@@ -659,7 +659,8 @@ def _pool(ex, queue: list, work, finished) -> None:
     futures: dict = {}
     with _signals_noted() as noted:
         try:
-            _wait_all(ex, queue, work, finished, futures, noted)
+            futures = {ex.submit(work, job): job for job in queue}
+            _wait_all(futures, finished, noted)
         except BaseException:
             # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
             # (their encoders remove the partial files) and no worker starts another job
@@ -672,8 +673,9 @@ def _pool(ex, queue: list, work, finished) -> None:
         ex.shutdown(wait=True)
 
 
-def _wait_all(ex, queue: list, work, finished, futures: dict, noted: list) -> None:
-    futures.update({ex.submit(work, job): job for job in queue})
+def _wait_all(futures: dict, finished, noted: list) -> None:
+    """``finished(job, result)`` for each of ``futures`` (future -> job) as it ends; the first
+    signal ``noted`` meanwhile is raised as :class:`Interrupted`."""
     waiting = set(futures)
     while waiting:
         # (a bounded wait: a termination signal is handled within half a second, not when a job ends)
