@@ -122,8 +122,13 @@ def _bad_ambience(message: str):
     raise click.BadParameter(message, param_hint="--ambience")
 
 
+def _show_progress(quiet: bool) -> bool | None:
+    """A progress bar: never with -q, else when stderr is a terminal (None)."""
+    return False if quiet else None
+
+
 def _progress(quiet: bool):
-    return Progress(enabled=False if quiet else None)
+    return Progress(enabled=_show_progress(quiet))
 
 
 var_option = click.option("--var", "variables", multiple=True, metavar="KEY=VALUE",
@@ -186,7 +191,7 @@ def render(script, out, overwrite, variables, length, voice, ambience, ambience_
                          ambience_level=ambience_level, bell=bell, breath_cues=breath_cues, loudness=loudness,
                          bitrate=bitrate, use_cache=not no_cache, strict_voice=strict_voice, draft=draft,
                          keep_other_renders=not overwrite, from_chapter=from_chapter, first=first)
-    res = do_render(script, out, opts, progress=False if quiet else None)
+    res = do_render(script, out, opts, progress=_show_progress(quiet))
     _warn(res.warnings)
     if not quiet:
         click.echo(f"{res.out}  {format_duration(res.duration)}  {res.loudness:.1f} LUFS  "
@@ -244,7 +249,7 @@ def plan(script, variables, length, voice, people, ignore_extra_columns, strict_
     if people is not None:
         raise click.UsageError("--people applies to a series manifest; for a script give --var KEY=VALUE")
     opts = RenderOptions(variables=_vars(variables), length=length, voice=voice, strict_voice=strict_voice)
-    planned = do_plan(script, opts, progress=False if quiet else None)
+    planned = do_plan(script, opts, progress=_show_progress(quiet))
     p = planned.prepared
     if svg is not None:
         from .files import write_text_atomic  # lazy: start-up
