@@ -15,6 +15,12 @@ def cache_dir() -> Path:
     return Path(base) / "meditate"
 
 
+def profile_path(clip_path) -> Path:
+    """Where the loudness profile of the clip at ``clip_path`` (``<key>.npy``) is kept: ``<key>.k64.npy``."""
+    clip_path = Path(clip_path)
+    return clip_path.with_name(clip_path.name[:-len(".npy")] + PROFILE_SUFFIX)
+
+
 def speech_dir() -> Path:
     """Spoken clips (``<key>.npy``) and their loudness profiles (``<key>.k64.npy``)."""
     return cache_dir() / "speech"

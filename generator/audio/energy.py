@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from .samples import SAMPLE_RATE
 from .dsp import sosfilt
 from .loudness import k_weighting_sos
-from ..cache import PROFILE_SUFFIX
+from ..cache import profile_path
 from ..files import save_npy_atomic
 
 BLOCK = 64            # samples per profile value (a segment is 4410 samples at 44.1 kHz)
@@ -53,7 +52,7 @@ def profile(x: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
 def clip_profile(clip, limit: int | None = None) -> np.ndarray:
     """The profile of a cached :class:`~generator.speech.Clip` (made and stored beside its file
     on first use); ``limit``: of its first ``limit`` samples only."""
-    side = Path(str(clip.path)[: -len(".npy")] + PROFILE_SUFFIX)
+    side = profile_path(clip.path)
     prof = None
     if limit is None and side.exists():
         try:
