@@ -153,14 +153,13 @@ def solve(timeline, mixer, ambience: str | None, base_dir: Path, target: float, 
     ceiling = peak_ceiling(out, mixer.channels, bitrate)
     base = mixer.bed_gain
     gain, shift = model.condition(target)
+    mixer.bed_gain = base * 10 ** (shift / 20)
     if model.fg.size:
-        mixer.bed_gain = base * 10 ** (shift / 20)
         model.limiting, model.coding = excerpt_ratios(mixer, model, gain, ceiling, out, bitrate)
         measured_at = (gain, shift, model.loudness(gain, shift) - target)
         gain, shift = model.condition(target)
         mixer.bed_gain = base * 10 ** (shift / 20)
         gain = settle(mixer, model, gain, shift, target, ceiling, measured_at)
-    mixer.bed_gain = base * 10 ** (shift / 20)
     predicted = model.loudness(gain, shift)
     coding = predicted - model.loudness(gain, shift, coded=False)
     return Level(gain, shift, predicted, coding, ceiling, target)
