@@ -30,7 +30,6 @@ import logging.handlers
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -47,7 +46,7 @@ from . import __version__
 from .script.durations import format_duration
 from .engines import close_all
 from .errors import LengthError, MeditateError, SeriesError
-from .interrupt import SIGNALS, Interrupted
+from .interrupt import SIGNALS, Interrupted, noted
 from .output.feed import Episode, check_base_url, write_feed
 from .files import write_text_atomic
 from .pipeline import RenderOptions, prepare, render
@@ -634,33 +633,15 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
             listener.stop()             # (after the pool: every worker's records are in)
 
 
-@contextmanager
-def _signals_noted():
-    """While the pool runs, SIGINT, SIGTERM and SIGHUP only note that they came; the pool's loop
-    raises the first as :class:`Interrupted` where that is safe, and later ones change nothing.
-    Raised from a handler instead, a ``KeyboardInterrupt`` could land inside the bookkeeping of a
-    lock that ``concurrent.futures`` waits on, and a second Ctrl-C while the workers were being
-    stopped then hung the batch at exit or ended it with "release unlocked lock"
-    (tests/test_interrupt.py's impatient Ctrl-C hung 3 times in 6 before this). Only the main
-    thread can set handlers: elsewhere nothing changes."""
-    noted: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield noted
-        return
-    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in (signal.SIGINT, *SIGNALS)}
-    try:
-        yield noted
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
 def _pool(ex, queue: list, work, finished) -> None:
     futures: dict = {}
-    with _signals_noted() as noted:
+    # while the pool runs, signals are only noted: _wait_all raises the first where that is safe
+    # (a second Ctrl-C while the workers were being stopped once hung the batch at exit or ended
+    # it with "release unlocked lock": tests/test_interrupt.py's impatient Ctrl-C, 3 times in 6)
+    with noted() as noted_signals:
         try:
             futures = {ex.submit(work, job): job for job in queue}
-            _wait_all(futures, finished, noted)
+            _wait_all(futures, finished, noted_signals)
         except BaseException:
             # ^C (or any failure here): queued jobs are dropped, running ones are interrupted
             # (their encoders remove the partial files) and no worker starts another job

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
 import wave
 
 import numpy as np
@@ -174,6 +176,36 @@ def test_chatty_ffmpeg_does_not_deadlock(tmp_path, monkeypatch):
         for _ in range(10):
             enc.write(np.zeros(FS, np.float32))
     assert path.stat().st_size == 10 * FS * 2  # the fake 'encoder' stores the raw s16le it was fed
+
+
+def test_a_ctrl_c_while_ffmpeg_starts_leaves_no_file_and_no_encoder(tmp_path, monkeypatch):
+    """Ctrl-C after Popen has started ffmpeg but before it returns the handle: held to the end of
+    the start, then raised where the clean-up can stop ffmpeg. (Raised at once, ffmpeg ran on
+    unseen and made its output file again after the clean-up had removed it.)"""
+    fake = _fake_ffmpeg(tmp_path, 'sleep 0.3\nout=""; for a in "$@"; do out="$a"; done\n: > "$out"\ncat > /dev/null\n')
+    monkeypatch.setattr(encode_mod, "ffmpeg_exe", lambda: fake)
+    started, real = [], subprocess.Popen
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        proc = real(*args, **kwargs)
+        started.append(proc)
+        signal.raise_signal(signal.SIGINT)
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        Encoder(out / "x.mp3")
+    monkeypatch.undo()
+    proc, = started
+    try:
+        proc.wait(timeout=2)        # stopped by the clean-up
+    finally:
+        if proc.poll() is None:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+    assert os.listdir(out) == []
 
 
 def test_decode_errors(tmp_path):

@@ -51,7 +51,7 @@ from ..files import default_mode
 from .tags import ffmetadata
 from ..errors import AudioError
 from ..ffmpeg import ffmpeg_exe
-from ..interrupt import checkpoint
+from ..interrupt import checkpoint, held
 
 SUPPORTED = (".mp3", ".m4a", ".m4b", ".opus", ".wav")
 CODED = (".mp3", ".m4a", ".m4b", ".opus")       # lossy: the decoded file differs from the PCM fed
@@ -164,16 +164,21 @@ class Encoder:
         folder = os.path.dirname(os.path.abspath(self.out_path))
         if not os.path.isdir(folder):
             raise AudioError("output folder does not exist", path=self.out_path)
-        fd, self.tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(self.out_path) + ".part-", dir=folder)
-        os.close(fd)
+        self.tmp_path = None
         try:
-            if self.ext == ".wav":
-                self._wav = wave.open(self.tmp_path, "wb")
-                self._wav.setnchannels(self.channels)
-                self._wav.setsampwidth(2)
-                self._wav.setframerate(self.rate)
-            else:
-                self._start_ffmpeg()
+            # a signal meanwhile is held to the end of this block (then raised inside the try):
+            # between mkstemp and its name, or Popen and its handle, no clean-up could see them
+            with held():
+                fd, self.tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(self.out_path) + ".part-",
+                                                     dir=folder)
+                os.close(fd)
+                if self.ext == ".wav":
+                    self._wav = wave.open(self.tmp_path, "wb")
+                    self._wav.setnchannels(self.channels)
+                    self._wav.setsampwidth(2)
+                    self._wav.setframerate(self.rate)
+                else:
+                    self._start_ffmpeg()
         except BaseException:
             self._cleanup()
             raise
@@ -314,10 +319,11 @@ class Encoder:
                 self._proc.stdin.close()
             except Exception:
                 pass
-        try:
-            os.unlink(self.tmp_path)
-        except FileNotFoundError:
-            pass
+        if self.tmp_path is not None:
+            try:
+                os.unlink(self.tmp_path)
+            except FileNotFoundError:
+                pass
         self._close_err()
 
     def _close_err(self) -> None:
