@@ -269,14 +269,18 @@ def excerpt_ratios(mixer, model: LoudnessModel, gain: float, ceiling: float, out
     pcm = np.concatenate(parts)
     master = Master(SAMPLE_RATE, mixer.channels, 1.0, ceiling)
     limited = np.concatenate([master.process(pcm), master.flush()])
-    versions = [pcm, limited]
+
+    def metered(*versions):
+        return [_segment_energies(x, mixer.channels) for x in versions]
+
     if out is not None and out.suffix.lower() in CODED:
-        versions.append(round_trip(limited, SAMPLE_RATE, bitrate, out.suffix.lower()))
-    energies = []
-    for x in versions:
-        m = LoudnessMeter(SAMPLE_RATE, mixer.channels, true_peak=False)
-        m.feed(x)
-        energies.append(m.segment_energies())
+        # the two versions are metered on another thread (the filter runs without the GIL) while
+        # this one waits for the codec's round trip (ffmpeg's encoding, then its decoding)
+        fed = in_background(lambda: metered(pcm, limited), "meditate-meter")
+        coded = round_trip(limited, SAMPLE_RATE, bitrate, out.suffix.lower())
+        energies = fed() + metered(coded)
+    else:
+        energies = metered(pcm, limited)
     k = min(e.size for e in energies)
     energies = [e[:k] for e in energies]
     n_seg = n_mix // SEGMENT
@@ -301,6 +305,12 @@ def excerpt_ratios(mixer, model: LoudnessModel, gain: float, ceiling: float, out
 
     coding = ratios(energies[1], energies[2]) if len(energies) > 2 else (1.0, 1.0)
     return ratios(energies[0], energies[1]), coding
+
+
+def _segment_energies(x: np.ndarray, channels: int) -> np.ndarray:
+    m = LoudnessMeter(SAMPLE_RATE, channels, true_peak=False)
+    m.feed(x)
+    return m.segment_energies()
 
 
 class LoudnessModel:
