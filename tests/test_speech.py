@@ -213,9 +213,9 @@ voice: slow
 ---
 First, settle in and let the body rest.
 
-Stumble here, at the second paragraph.
+{} here, at the second paragraph.
 
-Crumble here, at the third paragraph.
+{} here, at the third paragraph.
 
 Then rest, and let the breath be easy.
 
@@ -223,10 +223,10 @@ And stay a while with the quiet.
 """
 
 
-def _failing_render(tmp_path, monkeypatch, timeout, on_hang=lambda: None):
-    """A CLI render with three espeak workers that fail on line 7 (slowly: ``on_hang()`` is called
-    as it starts) and line 9 (at once): (result, engine, the failures in the order they came,
-    the run's marker)."""
+def _failing_render(tmp_path, monkeypatch, timeout, failing=("Stumble", "Crumble"), on_hang=lambda: None):
+    """A CLI render with three espeak workers whose lines 7 and 9 start with ``failing`` (``on_hang()``
+    is called as the Stumble one starts): (result, seconds it took, engine, (first word, error) of
+    each failure in the order they came, the run's marker)."""
     from click.testing import CliRunner
 
     from generator.cli import cli
@@ -242,27 +242,44 @@ def _failing_render(tmp_path, monkeypatch, timeout, on_hang=lambda: None):
             on_hang()
         try:
             return synthesize(text, profile)
-        except EngineError:
-            failed.append(text.split()[0])
+        except EngineError as e:
+            failed.append((text.split()[0], str(e)))
             raise
     eng.synthesize = noted
     marker = _marked(monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(engines, "REGISTRY", engines.Registry({"espeak": eng}))
     script = tmp_path / "p.md"
-    script.write_text(FAILING_SCRIPT, encoding="utf-8")
-    return CliRunner().invoke(cli, ["render", str(script), "-o", str(tmp_path / "p.mp3"), "-q"]), eng, failed, marker
+    script.write_text(FAILING_SCRIPT.format(*failing), encoding="utf-8")
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli, ["render", str(script), "-o", str(tmp_path / "p.mp3"), "-q"])
+    return r, time.monotonic() - t0, eng, failed, marker
 
 
 @pytest.mark.espeak
 @needs_espeak
-def test_a_clip_failing_among_others_in_flight_names_its_line_and_leaves_nothing(tmp_path, monkeypatch):
-    r, eng, failed, marker = _failing_render(tmp_path, monkeypatch, timeout=2.0)
+def test_the_first_failing_line_is_said_though_a_later_one_failed_first(tmp_path, monkeypatch):
+    r, _, eng, failed, marker = _failing_render(tmp_path, monkeypatch, timeout=2.0)
     script = tmp_path / "p.md"
     assert r.exit_code == 1, r.output
     assert r.stderr.startswith(f'Error: {script}:7: espeak failed on "Stumble here') and r.stderr.count("\n") == 1
     assert "no answer within 2 s" in r.stderr
-    assert failed == ["Crumble", "Stumble"]         # line 9 failed first; line 7's error is the one said
+    assert [word for word, _ in failed] == ["Crumble", "Stumble"]      # line 9 failed first
+    assert eng.worker is None and _left_behind(marker) == []
+    assert not (tmp_path / "p.mp3").exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.espeak
+@needs_espeak
+def test_a_failing_line_is_said_at_once_and_the_clip_in_flight_given_up(tmp_path, monkeypatch):
+    """Line 7's worker dies at once while line 9's hangs (a 10 s timeout, twice): the error comes
+    without waiting for line 9, whose request closing the engine gives up; nothing is left."""
+    r, took, eng, failed, marker = _failing_render(tmp_path, monkeypatch, timeout=10.0, failing=("Crumble", "Stumble"))
+    script = tmp_path / "p.md"
+    assert r.exit_code == 1, r.output
+    assert r.stderr.startswith(f'Error: {script}:7: espeak failed on "Crumble here') and r.stderr.count("\n") == 1
+    assert "died" in r.stderr and took < 10
+    assert dict(failed)["Stumble"] == "the espeak engine was closed before this request ended"
     assert eng.worker is None and _left_behind(marker) == []
     assert not (tmp_path / "p.mp3").exists() and leftovers(tmp_path) == []
 
@@ -280,7 +297,7 @@ def test_ctrl_c_while_waiting_on_a_hung_parallel_clip_ends_at_once(tmp_path, mon
         os.kill(os.getpid(), signal.SIGINT)
     ctrl_c = threading.Timer(1.0, press)
     try:
-        r, eng, failed, marker = _failing_render(tmp_path, monkeypatch, timeout=60.0, on_hang=ctrl_c.start)
+        r, _, eng, _, marker = _failing_render(tmp_path, monkeypatch, timeout=60.0, on_hang=ctrl_c.start)
         ended = time.monotonic()
     finally:
         ctrl_c.cancel()
