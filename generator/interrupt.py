@@ -85,11 +85,26 @@ def held():
     """A signal that arrives inside the block is delivered when it ends, to the handler that was
     in place: for a few lines that must not be split, such as starting a child process that
     writes a file and keeping its handle (interrupted in between, ffmpeg ran on unseen and made
-    its output file again after the clean-up had removed it: 38 times in 300)."""
+    its output file again after the clean-up had removed it: 38 times in 300). It yields the
+    list of the signals seen so far, for a block that waits to stop waiting (see result_of)."""
     with noted() as seen:
-        yield
+        yield seen
     if seen:
         signal.raise_signal(seen[0])      # the first only: it is the one that ends the run
+
+
+def result_of(future):
+    """``future.result()`` (``concurrent.futures``), waited for in bounded waits: a signal cuts the
+    wait short and is delivered between two of them, never inside the future's locks (see
+    noted), where a ``KeyboardInterrupt`` could leave a lock held that a pool thread then waits
+    on for ever."""
+    from concurrent.futures import wait      # here: it loads logging, which the CLI's start-up spares
+
+    while not future.done():
+        with held() as seen:
+            while not (seen or future.done()):
+                wait([future], timeout=0.5)
+    return future.result()
 
 
 def exit_status(e: KeyboardInterrupt) -> int:

@@ -257,12 +257,15 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
                 cue_words += [(prof, phase, words[phase]) for phase in CUE_KEYS if phase in used]
     progress = progress or Progress(enabled=False)
     progress.start(len(speech_idx) + len(cue_words), "speaking")
+    said = [(voiced[i][0].text, voiced[i][1]) for i in speech_idx] + [(cue_phrase(w), p) for p, _, w in cue_words]
+    # in order; the engine speaks the missing ones ahead where it can take several at once
+    spoken = store.clips([(lexicon.spoken(text, store.effective(prof).engine), prof) for text, prof in said])
     clips = {}
     try:
         for i in speech_idx:
-            it, prof = voiced[i]
+            it = voiced[i][0]
             try:
-                clips[i] = store.clip(lexicon.spoken(it.text, store.effective(prof).engine), prof)
+                clips[i] = next(spoken)
             except MeditateError as e:
                 if e.path is None:
                     e.path, e.line = str(script.path), it.line
@@ -270,11 +273,11 @@ def prepare(path, opts: RenderOptions, progress: Progress | None = None,
             progress.advance()
             checkpoint("speak")
         cue_clips = {}
-        for prof, phase, word in cue_words:
-            cue_clips[(prof.name, phase)] = store.clip(lexicon.spoken(cue_phrase(word), store.effective(prof).engine),
-                                                       prof)
+        for prof, phase, _ in cue_words:
+            cue_clips[(prof.name, phase)] = next(spoken)
             progress.advance()
     finally:
+        spoken.close()
         progress.finish()
     bell_len = len(sounds.bell(script.settings.bell)) / SAMPLE_RATE if script.settings.bell != "none" else 0.0
     timeline = build(script, voiced, clips, bell_len, sounds.BELL_SPACING, target=script.settings.length)

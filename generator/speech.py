@@ -3,16 +3,20 @@
 Clips live as ``.npy`` files so the mixer can memory-map them one at a time: the
 practice's speech never has to sit in memory at once. With a cache folder the
 files persist (keyed by text, engine, voice and settings), so re-rendering after
-editing one line, or for another name, only synthesizes what changed.
+editing one line, or for another name, only synthesizes what changed. An engine that
+can speak several clips at once (its ``concurrency``) is given the missing ones from a
+few threads (SpeechStore.clips): the files are the same, whichever way they were made.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -22,6 +26,7 @@ from .cache import speech_dir
 from .engines import get_engine
 from .errors import EngineError
 from .files import save_npy_atomic
+from .interrupt import result_of
 from .script.profiles import VoiceProfile
 
 CACHE_VERSION = "2"
@@ -125,8 +130,7 @@ class SpeechStore:
 
     def clip(self, text: str, profile: VoiceProfile) -> Clip:
         profile = self.effective(profile)
-        key = clip_key(text, profile)
-        path = self.root / key[:2] / f"{key}.npy"
+        path = self._path(text, profile)
         if path.exists():
             try:
                 arr = np.load(path, mmap_mode="r")
@@ -134,10 +138,62 @@ class SpeechStore:
                 return Clip(path, int(arr.shape[0]), text, lambda: self.clip(text, profile))
             except (ValueError, OSError):
                 path.unlink(missing_ok=True)   # a damaged cache entry is made again
-        audio = self.engine_for(profile).synthesize(text, profile)
+        clip = self._keep(path, text, profile, self.engine_for(profile).synthesize(text, profile))
+        self.synthesized += 1
+        return clip
+
+    def clips(self, wanted: Iterable[tuple[str, VoiceProfile]]) -> Iterator[Clip]:
+        """The clip of each (text, profile) of ``wanted``, in order, as :meth:`clip` gives it (and
+        counted the same). The engine speaks those missing from the cache a few clips ahead, on
+        as many threads as it takes requests at once (its ``concurrency``), while this thread
+        finishes and stores each in turn (that work holds the GIL much of the time, and threads
+        doing it would each keep a malloc arena: +40 MB on a 60-minute practice). A failure is
+        raised at its clip's turn, so the first in order is the one raised. Then, or interrupted,
+        it starts no more and waits for none (EspeakEngine.close ends the requests in flight)."""
+        wanted = [(text, self.effective(profile)) for text, profile in wanted]
+        paths = [self._path(text, profile) for text, profile in wanted]
+        ahead: dict[Path, tuple[str, VoiceProfile]] = {}     # missing clips an engine speaks in parallel
+        width = 1
+        for (text, profile), path in zip(wanted, paths):
+            n = 1 if path in ahead or path.exists() else self._concurrency(profile)
+            if n > 1:
+                ahead[path] = (text, profile)
+                width = max(width, n)
+        queue = iter(ahead.items())
+        pool = ThreadPoolExecutor(width, "meditate-speak") if ahead else None
+        futures: dict = {}           # path -> the engine's Audio, asked for and not yet stored
+        try:
+            for (text, profile), path in zip(wanted, paths):
+                # 2 x width ahead: every worker busy while this thread finishes, and little held
+                for later, (words, voice) in itertools.islice(queue, 2 * width - len(futures)):
+                    futures[later] = pool.submit(self.engine_for(voice).synthesize, words, voice)
+                fut = futures.pop(path, None)
+                if fut is None:         # cached, a repeat of an earlier clip, or a serial engine's
+                    yield self.clip(text, profile)
+                    continue
+                clip = self._keep(path, text, profile, result_of(fut))
+                self.synthesized += 1
+                yield clip
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _concurrency(self, profile: VoiceProfile) -> int:
+        """How many clips ``profile``'s engine speaks at once (1 when it cannot be had: its error then
+        comes with the clip, at the clip's turn)."""
+        try:
+            return self.engine_for(profile).concurrency
+        except EngineError:
+            return 1
+
+    def _path(self, text: str, profile: VoiceProfile) -> Path:
+        key = clip_key(text, profile)
+        return self.root / key[:2] / f"{key}.npy"
+
+    def _keep(self, path: Path, text: str, profile: VoiceProfile, audio: Audio) -> Clip:
+        """``audio``, the engine's, finished and stored as the clip of ``text`` at ``path``."""
         samples = finish_clip(audio, profile.volume)
         save_npy_atomic(path, samples)
-        self.synthesized += 1
         return Clip(path, int(samples.shape[0]), text, lambda: self.clip(text, profile))
 
     def close(self) -> None:

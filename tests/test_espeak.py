@@ -1,13 +1,14 @@
 """The espeak engine (pyttsx3 + bundled libespeak-ng) gives complete, deterministic clips."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from generator.engines.espeak import NATIVE_RATE, EspeakEngine, espeak_available
+from generator.engines.espeak import MAX_WORKERS, NATIVE_RATE, WORKERS_ENV, EspeakEngine, espeak_available
 from generator.errors import EngineError
 from generator.script.profiles import VoiceProfile
 from tests.helpers import FAKE_WORKER
@@ -182,6 +183,17 @@ def test_empty_text_is_an_error():
     with pytest.raises(EngineError):
         eng.synthesize("   ", PROFILE)
     eng.close()
+
+
+def test_how_many_workers_speak_at_once(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert EspeakEngine().concurrency == min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+    assert EspeakEngine(workers=1).concurrency == 1
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert EspeakEngine().concurrency == 3
+    monkeypatch.setenv(WORKERS_ENV, "0")
+    with pytest.raises(EngineError, match=WORKERS_ENV):
+        EspeakEngine()
 
 
 @pytest.mark.parametrize("mode", ["hang", "die"])

@@ -110,7 +110,8 @@ def test_read_only_folder_even_for_root(tmp_path, practice, read_only_folder):
 @pytest.mark.parametrize("mode", ["hang", "die"])
 def test_speech_engine_hanging_or_crashing_mid_clip(tmp_path, monkeypatch, mode):
     """A real render through the CLI whose espeak worker hangs (or dies) on the first clip: after
-    one restart, one Error: line naming the script and line; no output; the worker is gone."""
+    one restart, one Error: line naming the script and line; no output; the worker is gone.
+    (One worker, so the restarts can be counted; several: tests/test_speech.py.)"""
     from click.testing import CliRunner
 
     from generator import engines
@@ -119,7 +120,7 @@ def test_speech_engine_hanging_or_crashing_mid_clip(tmp_path, monkeypatch, mode)
 
     worker = tmp_path / "worker.py"
     worker.write_text(f"MODE = {mode!r}\n" + FAKE_WORKER)
-    eng = EspeakEngine(timeout=1.0, worker_command=[sys.executable, str(worker)])
+    eng = EspeakEngine(timeout=1.0, worker_command=[sys.executable, str(worker)], workers=1)
     monkeypatch.setattr(engines, "REGISTRY", engines.Registry({"espeak": eng}))
     monkeypatch.delenv("MEDITATE_ENGINE")
     script = tmp_path / "p.md"

@@ -9,6 +9,7 @@ from ..script.profiles import VoiceProfile
 
 class Engine(Protocol):
     name: str
+    concurrency: int    # how many synthesize calls it takes at once, from as many threads (1: one at a time)
 
     def synthesize(self, text: str, profile: VoiceProfile) -> Audio:
         """Speak ``text`` with ``profile`` and return the complete clip (mono float32).

@@ -9,11 +9,15 @@ the same text spoken twice in one process does not give the same samples.
 
 Design (measured on the bundled libespeak-ng 1.52):
 
-* The engine talks to one persistent **worker process** (started lazily, reused
-  for every clip, killed on :meth:`EspeakEngine.close` / at exit).  The
-  worker's fd 1 is ``/dev/null`` and its stderr goes to a private log file, so
-  nothing pyttsx3 or the C library prints can reach our stdout.  Replies come
-  back as JSON lines on a private pipe.
+* The engine talks to persistent **worker processes** (started lazily, reused
+  for every clip, killed on :meth:`EspeakEngine.close` / at exit), each serving
+  one request at a time.  One is enough for one caller; a second starts only
+  when a request comes while every worker is busy, up to
+  ``EspeakEngine.concurrency`` (:func:`default_workers`), so callers in several
+  threads speak in parallel.  Each worker's fd 1 is ``/dev/null`` and its
+  stderr goes to a private log file, so nothing pyttsx3 or the C library
+  prints can reach our stdout.  Replies come back as JSON lines on a private
+  pipe.
 * The worker imports pyttsx3 (with the library pre-loaded) but does not start
   espeak.  For every request it **forks** a short-lived child that runs
   ``pyttsx3.init("espeak")``, sets voice/rate/pitch/volume with the pyttsx3
@@ -21,7 +25,7 @@ Design (measured on the bundled libespeak-ng 1.52):
   ``_espeak`` binding) that keeps *every* sample chunk until the
   ``MSG_TERMINATED`` event, waits with ``espeak_Synchronize`` and writes the
   WAV.  Each clip therefore starts from a pristine espeak state: complete,
-  deterministic, ~50 ms for a short phrase.
+  deterministic, ~50 ms for a short phrase, the same whichever worker speaks it.
 * The parent waits with a timeout; on a timeout or a dead worker it kills the
   worker's whole process group, starts a new worker and retries once, then
   raises :class:`EngineError`.  Every clip is verified in the parent (RIFF
@@ -30,6 +34,7 @@ Design (measured on the bundled libespeak-ng 1.52):
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import difflib
@@ -61,6 +66,10 @@ if TYPE_CHECKING:  # keep the worker process light: no numpy/yaml at import
 
 NATIVE_RATE = 22050
 FD_ENV = "MEDITATE_ESPEAK_FD"
+WORKERS_ENV = "MEDITATE_ESPEAK_WORKERS"
+MAX_WORKERS = 4     # see default_workers
+_POLL = 0.5         # seconds between looks, while a request waits for its answer, at whether the engine was closed
+_CLOSED = "the espeak engine was closed before this request ended"
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding ``generator/``
 _WORKER_CODE = "from generator.engines.espeak import _worker_main; _worker_main()"
 
@@ -114,6 +123,22 @@ def espeak_available() -> bool:
     except (EngineError, OSError):
         return False
     return importlib.util.find_spec("pyttsx3") is not None
+
+
+def default_workers() -> int:
+    """How many clips one engine speaks at once: ``$MEDITATE_ESPEAK_WORKERS`` (1: one after
+    another), else one per processor this process may run on, at most :data:`MAX_WORKERS`.
+    More would mostly wait: every clip is then trimmed, resampled and limited in this process
+    (speech.finish_clip), which takes longer than espeak (a cold 60-minute practice: 3.7 s
+    against 2.8 s) and holds the GIL much of the time (two threads finish clips only about 1.3
+    times as fast as one)."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise EngineError(f"{WORKERS_ENV} must be a whole number of at least 1, not {value!r}")
+        return int(value)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
 
 
 # --------------------------------------------------------------------------
@@ -297,13 +322,36 @@ class _WorkerTimeout(Exception):
 
 
 class _State:
-    """What the finalizer needs: survives the engine object."""
+    """One worker process and what goes with it: what the finalizer needs, so it survives the engine
+    object. Used by one thread at a time (EspeakEngine._worker)."""
 
     def __init__(self):
         self.proc: Optional[subprocess.Popen] = None
         self.rfd: Optional[int] = None
+        self.buf = b""              # what came on rfd after the last whole line
+        self.taken = 0              # the engine's count of closes when a request took this worker
         self.tmpdir: Optional[str] = None
         self.log = None
+
+    def folder(self) -> str:
+        """The private folder of this worker's clips and log (made again if it was removed)."""
+        if not self.tmpdir or not os.path.isdir(self.tmpdir):
+            self.tmpdir = tempfile.mkdtemp(prefix="meditate-espeak-")
+        return self.tmpdir
+
+    def log_tail(self) -> str:
+        log = self.log
+        if log is None:
+            return ""
+        try:
+            log.flush()
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - 400))
+            tail = log.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return f" (espeak said: {tail[-1][:200]})" if tail else ""
 
     def kill(self) -> None:
         proc, self.proc = self.proc, None
@@ -337,6 +385,7 @@ class _State:
             except OSError:
                 pass
             self.rfd = None
+        self.buf = b""
 
     def cleanup(self) -> None:
         self.kill()
@@ -351,26 +400,38 @@ class _State:
             self.tmpdir = None
 
 
+def _cleanup_all(states: list) -> None:
+    for st in states:
+        st.cleanup()
+
+
 class EspeakEngine:
-    """espeak-ng via pyttsx3 in a persistent, supervised worker process."""
+    """espeak-ng via pyttsx3 in persistent, supervised worker processes (one, or up to
+    ``concurrency`` while requests come from several threads at once)."""
 
     name = "espeak"
 
-    def __init__(self, timeout: float = 60.0, worker_command: Optional[Sequence[str]] = None):
-        """``timeout``: seconds allowed for one clip (and for the worker to start).
+    def __init__(self, timeout: float = 60.0, worker_command: Optional[Sequence[str]] = None,
+                 workers: Optional[int] = None):
+        """``timeout``: seconds allowed for one clip (and for a worker to start).
 
         ``worker_command`` replaces the worker's command line (tests use it to
         inject a broken worker); the default runs :func:`_worker_main`.
+        ``workers``: the most worker processes, i.e. requests spoken at once
+        (default :func:`default_workers`).
         """
         self.timeout = float(timeout)
         self._command = list(worker_command) if worker_command else [sys.executable, "-c", _WORKER_CODE]
-        self._state = _State()
-        self._finalizer = weakref.finalize(self, self._state.cleanup)
-        self._lock = threading.RLock()
+        self.concurrency = max(1, int(workers)) if workers else default_workers()
+        self._states: list[_State] = [_State()]      # every worker made so far; [0] is .worker
+        self._idle: list[_State] = list(self._states)
+        self._pool = threading.Condition()          # guards _states, _idle, _closes and starts
+        self._closes = 0                            # close() calls begun: a request from before one gives up
+        self._finalizer = weakref.finalize(self, _cleanup_all, self._states)
+        self._voices_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._buf = b""
         self._voices: Optional[dict] = None
-        self.starts = 0  # how many worker processes were started (restarts = starts - 1)
+        self.starts = 0  # how many worker processes were started, restarts included
 
     # -- public API ----------------------------------------------------------
 
@@ -380,12 +441,12 @@ class EspeakEngine:
         voice = self._check_voice(profile.voice or profile.language or "en-us")
         req = {"op": "synth", "text": text, "voice": voice, "rate": int(profile.rate),
                "pitch": int(profile.pitch), "volume": float(profile.volume)}
-        with self._lock:
+        with self._worker() as st:
             last_error = None
             for attempt in range(2):
-                out = os.path.join(self._tmpdir(), f"clip-{next(self._ids)}.wav")
+                out = os.path.join(st.folder(), f"clip-{next(self._ids)}.wav")
                 try:
-                    res = self._request(dict(req, out=out))
+                    res = self._request(st, dict(req, out=out))
                     if not res.get("ok"):
                         if res.get("kind") == "voice":
                             raise EngineError(self._voice_message(voice, res.get("error", "")))
@@ -394,10 +455,10 @@ class EspeakEngine:
                     return self._verify(out, res, text, profile.rate)
                 except _WorkerTimeout:
                     last_error = f"no answer within {self.timeout:g} s"
-                    self._state.kill()
+                    st.kill()
                 except _WorkerDied as e:
                     last_error = str(e)
-                    self._state.kill()
+                    st.kill()
                 except _Incomplete as e:
                     last_error = str(e)
                 finally:
@@ -409,7 +470,7 @@ class EspeakEngine:
             raise EngineError(
                 f'espeak failed on "{_short(text)}": {last_error} (after a retry). '
                 f"Check the espeak-ng installation (pip install espeakng-loader), "
-                f"shorten the paragraph or raise the engine timeout.{self._log_tail()}"
+                f"shorten the paragraph or raise the engine timeout.{st.log_tail()}"
             )
 
     def voices(self) -> list[tuple[str, str]]:
@@ -431,13 +492,20 @@ class EspeakEngine:
 
     @property
     def worker(self):
-        """The worker process (``subprocess.Popen``) this engine holds, or None (not started yet, or closed)."""
-        return self._state.proc
+        """The first worker process (``subprocess.Popen``: the one a caller in one thread uses), or
+        None (not started yet, or closed)."""
+        return self._states[0].proc
 
     def close(self) -> None:
-        with self._lock:
-            self._state.cleanup()
-            self._buf = b""
+        """End every worker. A request in flight in another thread gives up first (an
+        :class:`EngineError` within half a second), so none is left behind or started again;
+        the engine starts workers afresh if it is used after."""
+        with self._pool:
+            self._closes += 1
+            self._pool.notify_all()         # requests waiting for a worker give up
+            while len(self._idle) < len(self._states):
+                self._pool.wait()
+            _cleanup_all(self._states)
 
     def __enter__(self) -> "EspeakEngine":
         return self
@@ -447,20 +515,38 @@ class EspeakEngine:
 
     # -- worker management ---------------------------------------------------
 
-    def _tmpdir(self) -> str:
-        if not self._state.tmpdir or not os.path.isdir(self._state.tmpdir):
-            self._state.tmpdir = tempfile.mkdtemp(prefix="meditate-espeak-")
-        return self._state.tmpdir
+    @contextlib.contextmanager
+    def _worker(self):
+        """A worker for one request, held until it ends: an idle one, else a new one while there
+        are fewer than ``concurrency``, else the next to come free."""
+        with self._pool:
+            began = self._closes
+            while not self._idle and len(self._states) >= self.concurrency and self._closes == began:
+                self._pool.wait()
+            if self._closes != began:
+                raise EngineError(_CLOSED)
+            if self._idle:
+                st = self._idle.pop()
+            else:
+                st = _State()
+                self._states.append(st)
+            st.taken = began
+        try:
+            yield st
+        finally:
+            with self._pool:
+                self._idle.append(st)
+                self._pool.notify_all()
 
-    def _start(self) -> None:
-        st = self._state
+    def _start(self, st: _State) -> None:
         if st.proc is not None and st.proc.poll() is None:
             return
         if st.proc is not None:
             st.kill()
-        self.starts += 1
+        with self._pool:
+            self.starts += 1
         if st.log is None:
-            st.log = open(os.path.join(self._tmpdir(), "worker.log"), "w+b")
+            st.log = open(os.path.join(st.folder(), "worker.log"), "w+b")
         r, w = os.pipe()
         env = dict(os.environ)
         env[FD_ENV] = str(w)
@@ -475,10 +561,9 @@ class EspeakEngine:
             os.close(w)
             raise EngineError(f"cannot start the espeak worker ({e}); check the Python installation")
         os.close(w)
-        st.proc, st.rfd = proc, r
-        self._buf = b""
+        st.proc, st.rfd, st.buf = proc, r, b""
         try:
-            msg = self._read(max(self.timeout, 10.0))
+            msg = self._read(st, max(self.timeout, 10.0))
         except (_WorkerTimeout, _WorkerDied) as e:
             st.kill()
             raise _WorkerDied(f"the espeak worker did not start ({e or 'timeout'})")
@@ -486,38 +571,41 @@ class EspeakEngine:
             st.kill()
             raise EngineError(
                 f"espeak could not be loaded: {msg.get('error')}; reinstall pyttsx3 and "
-                f"espeakng-loader, or use the 'fake' engine{self._log_tail()}"
+                f"espeakng-loader, or use the 'fake' engine{st.log_tail()}"
             )
 
-    def _request(self, req: dict) -> dict:
-        """Send one request, return the reply; _WorkerTimeout / _WorkerDied on trouble."""
-        if self._state.proc is None or self._state.proc.poll() is not None:
-            self._start()
+    def _request(self, st: _State, req: dict) -> dict:
+        """Send one request to ``st``'s worker, return the reply; _WorkerTimeout / _WorkerDied on trouble."""
+        if st.proc is None or st.proc.poll() is not None:
+            self._start(st)
         req = dict(req, id=next(self._ids))
         try:
-            self._state.proc.stdin.write((json.dumps(req) + "\n").encode("utf-8"))
-            self._state.proc.stdin.flush()
+            st.proc.stdin.write((json.dumps(req) + "\n").encode("utf-8"))
+            st.proc.stdin.flush()
         except (OSError, ValueError):
             raise _WorkerDied("the espeak worker is gone")
         deadline = time.monotonic() + self.timeout
         while True:
-            msg = self._read(deadline - time.monotonic())
+            msg = self._read(st, deadline - time.monotonic())
             if msg.get("id") == req["id"]:
                 return msg
 
-    def _read(self, timeout: float) -> dict:
+    def _read(self, st: _State, timeout: float) -> dict:
+        """The next line from ``st``'s worker. The engine being closed (from another thread) ends the
+        wait with an :class:`EngineError`: close kills the worker once the request has given up."""
         deadline = time.monotonic() + timeout
-        rfd = self._state.rfd
-        while b"\n" not in self._buf:
+        while b"\n" not in st.buf:
+            if self._closes != st.taken:
+                raise EngineError(_CLOSED)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _WorkerTimeout()
-            ready, _, _ = select.select([rfd], [], [], left)
+            ready, _, _ = select.select([st.rfd], [], [], min(left, _POLL))
             if not ready:
-                raise _WorkerTimeout()
-            chunk = os.read(rfd, 65536)
+                continue
+            chunk = os.read(st.rfd, 65536)
             if not chunk:
-                proc = self._state.proc
+                proc = st.proc
                 code = proc.poll() if proc else None
                 if code is None and proc is not None:
                     try:
@@ -525,47 +613,35 @@ class EspeakEngine:
                     except subprocess.TimeoutExpired:
                         code = None
                 raise _WorkerDied(f"the espeak worker died (exit status {code})")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
+            st.buf += chunk
+        line, st.buf = st.buf.split(b"\n", 1)
         try:
             return json.loads(line)
         except ValueError:
             raise _WorkerDied(f"the espeak worker sent garbage: {line[:80]!r}")
 
-    def _log_tail(self) -> str:
-        log = self._state.log
-        if log is None:
-            return ""
-        try:
-            log.flush()
-            log.seek(0, os.SEEK_END)
-            size = log.tell()
-            log.seek(max(0, size - 400))
-            tail = log.read().decode("utf-8", "replace").strip().splitlines()
-        except (OSError, ValueError):
-            return ""
-        return f" (espeak said: {tail[-1][:200]})" if tail else ""
-
     # -- voices --------------------------------------------------------------
 
     def _voice_info(self) -> dict:
-        with self._lock:
+        with self._voices_lock:
             if self._voices is None:
-                last = None
-                for attempt in range(2):
-                    try:
-                        res = self._request({"op": "voices"})
-                    except (_WorkerTimeout, _WorkerDied) as e:
-                        last = str(e) or "no answer"
-                        self._state.kill()
-                        continue
-                    if res.get("ok"):
-                        self._voices = res
-                        break
-                    last = res.get("error")
-                else:
-                    raise EngineError(f"cannot list the espeak voices: {last}{self._log_tail()}")
+                with self._worker() as st:
+                    self._voices = self._list_voices(st)
             return self._voices
+
+    def _list_voices(self, st: _State) -> dict:
+        last = None
+        for attempt in range(2):
+            try:
+                res = self._request(st, {"op": "voices"})
+            except (_WorkerTimeout, _WorkerDied) as e:
+                last = str(e) or "no answer"
+                st.kill()
+                continue
+            if res.get("ok"):
+                return res
+            last = res.get("error")
+        raise EngineError(f"cannot list the espeak voices: {last}{st.log_tail()}")
 
     def _check_voice(self, voice: str) -> str:
         """Validate ``lang[+variant]`` against the installed data; return the spelling to use."""

@@ -156,6 +156,7 @@ class PiperEngine:
     """Piper neural TTS in-process; one onnxruntime session per voice, kept."""
 
     name = "piper"
+    concurrency = 1     # one onnxruntime session per voice, run one clip at a time (its threads: ``threads``)
 
     def __init__(self, threads: Optional[int] = None, noise: Optional[str] = None):
         """``threads``: onnxruntime intra-op threads (default ``$MEDITATE_PIPER_THREADS`` or 1).
