@@ -45,6 +45,7 @@ except ImportError:               # not POSIX: one batch at a time
 from . import __version__
 from .script.durations import format_duration
 from .engines import close_all
+from .engines.espeak import WORKERS_ENV, processors
 from .errors import LengthError, MeditateError, SeriesError
 from .interrupt import SIGNALS, Interrupted, noted
 from .output.feed import Episode, check_base_url, write_feed
@@ -615,15 +616,19 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
         ctx.set_forkserver_preload(_PRELOAD)
     logger = logging.getLogger("generator")
     listener = None
+    env = dict(os.environ)
+    # each job's espeak speaks on the processors left to it, not on all of them (-j 2 on two cores:
+    # one worker each, not two each fighting for the same two)
+    env.setdefault(WORKERS_ENV, str(max(1, processors() // max(1, min(jobs, len(queue))))))
     if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
         # the workers' log records (-v) come back through a queue; this process's logger hands
         # each to its handlers and its parents', as if it had been logged here
         log_queue = ctx.Queue()
         listener = logging.handlers.QueueListener(log_queue, logger)
         listener.start()
-        init = (dict(os.environ), os.getcwd(), log_queue, logger.getEffectiveLevel())
+        init = (env, os.getcwd(), log_queue, logger.getEffectiveLevel())
     else:
-        init = (dict(os.environ), os.getcwd())
+        init = (env, os.getcwd())
     ex = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=ctx, initializer=_worker_init,
                              initargs=init)
     try:

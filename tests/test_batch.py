@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from mutagen.mp3 import MP3
 
+from generator import batch
 from generator.batch import BATCH_MANIFEST, PLAYLIST, run_batch
+from generator.engines.espeak import WORKERS_ENV
 from generator.errors import SeriesError
 from generator.script.series import load_series, read_people, safe_slug
 from tests.helpers import TINY_VOICE, tiny_script, write
@@ -317,3 +319,23 @@ def test_batch_format_writes_that_format_with_track_tags(lib, fmt):
     assert not list(out.glob("*.mp3"))
     again = run_batch(series, out_dir=out, fmt=fmt)
     assert again.skipped == 3 and again.rendered == 0
+
+
+def _espeak_workers_here(job: dict) -> dict:
+    """(Runs in a batch's worker process.)"""
+    return {"ok": True, "workers": os.environ.get(WORKERS_ENV)}
+
+
+@pytest.mark.parametrize("processors, jobs, given, each", [(4, 2, None, "2"), (2, 2, None, "1"), (3, 2, None, "1"),
+                                                         (8, 1, None, "8"), (4, 2, "3", "3")])
+def test_a_parallel_batch_shares_the_processors_among_its_jobs_espeak(monkeypatch, processors, jobs, given, each):
+    """-j N: each job's espeak speaks on its share of the processors (a setting of the user's stands)."""
+    if given is None:
+        monkeypatch.delenv(WORKERS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(WORKERS_ENV, given)
+    monkeypatch.setattr(batch, "processors", lambda: processors)
+    got = []
+    pending = [{"length": n, "script": f"p{n}"} for n in (1, 2, 3)]
+    batch._run_pool(pending, jobs, lambda job, result: got.append(result["workers"]), work=_espeak_workers_here)
+    assert got == [each] * 3

@@ -137,8 +137,12 @@ def default_workers() -> int:
         if not value.isdigit() or int(value) < 1:
             raise EngineError(f"{WORKERS_ENV} must be a whole number of at least 1, not {value!r}")
         return int(value)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
+    return max(1, min(processors(), MAX_WORKERS))
+
+
+def processors() -> int:
+    """The processors this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # --------------------------------------------------------------------------
