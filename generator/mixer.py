@@ -213,6 +213,8 @@ class Mixer:
                     fg[s - a:e - a] += data[s - ev.start:e - ev.start] * np.float32(ev.gain)
                 if ev.end > b:
                     still.append((ev, data))
+                elif isinstance(ev.sound, Spoken):
+                    ev.sound.clip.release()     # (its pages; a later event of the same clip reads them again)
             active = still
             yield a, b, fg
 

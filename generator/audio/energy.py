@@ -63,6 +63,7 @@ def clip_profile(clip, limit: int | None = None) -> np.ndarray:
     if prof is None:
         data = clip.load()
         prof = profile(data if limit is None else data[:limit])
+        clip.release()
         if limit is None:
             try:
                 save_npy_atomic(side, prof)
