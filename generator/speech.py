@@ -56,7 +56,7 @@ class Clip:
         before mixing (render.pin_clips), after which clearing the cache cannot reach them."""
         if self._mapped[0] is None:
             try:
-                self._mapped[0] = _map_npy(self.path)
+                self._mapped[0] = np.load(self.path, mmap_mode="r")
             except FileNotFoundError:
                 if self.remake is None:
                     raise
@@ -64,29 +64,16 @@ class Clip:
                 if again.frames != self.frames:
                     raise EngineError(f'the speech cache was cleared during the render and "{self.text[:40]}" '
                                       f"came out different when spoken again; render again")
-                self._mapped[0] = _map_npy(again.path)
-        return self._mapped[0][0]
+                self._mapped[0] = np.load(again.path, mmap_mode="r")
+        return self._mapped[0]
 
     def release(self) -> None:
         """Give back the pages of the samples read so far (they stay mapped, and are read from the
         file again if used again). Every page of every clip read stayed in the renderer's memory
         otherwise: a 60-minute render ended at 277 MB of clip pages beside 124 MB of its own."""
-        mapped = self._mapped[0]
-        if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
-            mapped[1].madvise(mmap.MADV_DONTNEED)
-
-
-def _map_npy(path: Path) -> tuple[np.ndarray, mmap.mmap]:
-    """A ``.npy`` file's array, memory-mapped read-only, with its mapping (to give pages back)."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = header(f)
-        offset = f.tell()
-        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    count = int(np.prod(shape))
-    data = np.frombuffer(mapping, dtype=dtype, count=count, offset=offset)
-    return data.reshape(shape, order="F" if fortran else "C"), mapping
+        mapping = getattr(self._mapped[0], "base", None)      # np.load's memory map sits on an mmap
+        if isinstance(mapping, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def clip_key(text: str, profile: VoiceProfile) -> str:
@@ -157,7 +144,7 @@ class SpeechStore:
             try:
                 arr = np.load(path, mmap_mode="r")
                 self.reused += 1
-                return Clip(path, int(arr.shape[0]), text, lambda: self.clip(text, profile))
+                return Clip(path, int(arr.shape[0]), text, lambda: self.clip(text, profile), [arr])
             except (ValueError, OSError):
                 path.unlink(missing_ok=True)   # a damaged cache entry is made again
         clip = self._keep(path, text, profile, self.engine_for(profile).synthesize(text, profile))
