@@ -611,6 +611,7 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
     work = work or _run_job
     # longest practices first: the pool ends closer together
     queue = sorted(pending, key=lambda j: -j["length"])
+    workers = min(jobs, len(queue))
     ctx = multiprocessing.get_context(_START_METHOD)
     if _START_METHOD == "forkserver":
         ctx.set_forkserver_preload(_PRELOAD)
@@ -619,7 +620,7 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
     env = dict(os.environ)
     # each job's espeak speaks on the processors left to it, not on all of them (-j 2 on two cores:
     # one worker each, not two each fighting for the same two)
-    env.setdefault(WORKERS_ENV, str(max(1, processors() // max(1, min(jobs, len(queue))))))
+    env.setdefault(WORKERS_ENV, str(max(1, processors() // max(1, workers))))
     if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
         # the workers' log records (-v) come back through a queue; this process's logger hands
         # each to its handlers and its parents', as if it had been logged here
@@ -629,7 +630,7 @@ def _run_pool(pending: list, jobs: int, finished, work=None) -> None:
         init = (env, os.getcwd(), log_queue, logger.getEffectiveLevel())
     else:
         init = (env, os.getcwd())
-    ex = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=ctx, initializer=_worker_init,
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                              initargs=init)
     try:
         _pool(ex, queue, work, finished)
